@@ -1,0 +1,245 @@
+"""`reelfind` command line: index, search, status, serve, mcp.
+
+Typer gives --help on every command; rich draws the progress bar (on stderr, so --json output on
+stdout stays machine-readable).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import logging
+import sys
+import threading
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from .config import ConfigError, Settings, load_settings
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False, help=__doc__.splitlines()[0])
+err = Console(stderr=True, soft_wrap=True)
+out = Console(soft_wrap=True)
+
+ConfigOpt = Annotated[
+    Path | None,
+    typer.Option("--config", "-c", help="TOML config file (default: $REELFIND_CONFIG).", show_default=False),
+]
+
+
+def _settings(config: Path | None) -> Settings:
+    try:
+        return load_settings(config)
+    except ConfigError as e:
+        err.print(f"[red]error:[/red] {e}")
+        raise typer.Exit(2) from None
+
+
+def setup_logging(settings: Settings, quiet_console: bool = False) -> None:
+    """Logs go to stderr (stdout may carry JSON or the MCP protocol), journald-friendly format."""
+    level = getattr(logging, settings.log_level)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(logging.WARNING if quiet_console and level < logging.WARNING else level)
+    for noisy in ("chromadb", "httpx", "urllib3", "root"):
+        logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
+
+
+def _open_runtime(settings: Settings, command: str):
+    from .lock import StoreLocked
+    from .runtime import Runtime
+
+    try:
+        return Runtime.open(settings, command)
+    except StoreLocked as e:
+        owner = e.owner
+        hint = (
+            "stop it first (systemctl stop reelfind), or add the folder to its roots: the service indexes "
+            "its roots itself" if owner.get("command") == "serve" else "wait for it to finish"
+        )
+        err.print(f"[red]error:[/red] {e}; {hint}.")
+        raise typer.Exit(3) from None
+
+
+@app.command()
+def index(
+    paths: Annotated[list[Path], typer.Argument(help="Folders or video files to index.", show_default=False)],
+    config: ConfigOpt = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+) -> None:
+    """Index folders or files: new, changed and moved files are (re)indexed, unchanged ones skipped."""
+    from .discovery import Plan, Root
+    from .embedder import ModelLoadError
+
+    settings = _settings(config)
+    setup_logging(settings, quiet_console=True)
+    missing = [p for p in paths if not p.exists()]
+    if missing:
+        err.print(f"[red]error:[/red] no such file or folder: {', '.join(map(str, missing))}")
+        raise typer.Exit(2)
+    rt = _open_runtime(settings, "index")
+    try:
+        rec_roots = rt.configured_roots()
+        plan = Plan()
+        for p in paths:
+            p = Path(os.path.abspath(p.expanduser()))
+            root = next((r for r in rec_roots if p == r.path or r.path in p.parents), None)
+            if root is None:
+                root = Root(p if p.is_dir() else p.parent)
+            part = rt.reconciler().reconcile(root, scope=p)
+            plan.todo += part.todo
+            plan.unchanged += part.unchanged
+            plan.moved += part.moved
+            plan.removed += part.removed
+            plan.failed_unchanged += part.failed_unchanged
+            plan.unreadable += part.unreadable
+        outcomes = _run_with_progress(rt, plan.todo, json_out)
+    except ModelLoadError as e:
+        err.print(f"[red]error:[/red] {e}")
+        raise typer.Exit(2) from None
+    except KeyboardInterrupt:
+        err.print("interrupted: committed work is kept; run the same command again to resume")
+        raise typer.Exit(130) from None
+    finally:
+        rt.close()
+    indexed = [o for o in outcomes if o.state == "indexed"]
+    failed = [(o.path, o.reason) for o in outcomes if o.state == "failed"]
+    failed += [(r.path, f"{r.error} (unchanged since it failed)") for r in plan.failed_unchanged]
+    failed += plan.unreadable
+    summary = {
+        "indexed": len(indexed),
+        "frames": sum(o.frames for o in indexed),
+        "skipped_unchanged": plan.unchanged,
+        "moved": [{"from": a, "to": b} for a, b in plan.moved],
+        "removed": plan.removed,
+        "failed": [{"path": p, "reason": r} for p, r in failed],
+        "warnings": [{"path": o.path, "note": o.reason} for o in indexed if o.reason],
+    }
+    if json_out:
+        out.print_json(json.dumps(summary))
+        return
+    err.print(
+        f"indexed {summary['indexed']} files ({summary['frames']} frames), "
+        f"{plan.unchanged} unchanged, {len(plan.moved)} moved, {len(plan.removed)} removed, {len(failed)} failed"
+    )
+    for w in summary["warnings"]:
+        err.print(f"  [yellow]warning[/yellow] {w['path']}: {w['note']}")
+    for p, r in failed:
+        err.print(f"  [red]failed[/red] {p}: {r}")
+
+
+def _run_with_progress(rt, todo, quiet: bool):
+    """Index each record with a files/frames/ETA bar; Ctrl-C stops after the current batch."""
+    stop = threading.Event()
+    outcomes = []
+    idx = rt.indexer()
+    prog = rt.progress
+    prog.files_total = len(todo)
+    total_seconds = sum((r.duration or 0) for r in todo) or None
+    columns = [
+        TextColumn("[bold]{task.fields[file]}"), BarColumn(), TextColumn("{task.fields[files]}"),
+        TextColumn("{task.fields[frames]} frames, {task.fields[rate]}"), TimeElapsedColumn(),
+        TimeRemainingColumn(),
+    ]
+    with Progress(*columns, console=err, disable=quiet or not todo, transient=False) as bar:
+        task = bar.add_task("index", total=len(todo), file="", files="", frames=0, rate="")
+
+        def refresh() -> None:
+            snap = prog.snapshot()
+            frac = 0.0
+            if prog.current_duration:
+                frac = min(1.0, prog.current_t / prog.current_duration)
+            bar.update(
+                task, completed=prog.files_done + frac,
+                file=Path(prog.current_path or "").name[:40],
+                files=f"{prog.files_done}/{len(todo)} files", frames=prog.frames_done,
+                rate=f"{snap['frames_per_second']} fr/s, {snap['video_seconds_per_second']}x realtime",
+            )
+
+        del total_seconds
+        for rec in todo:
+            if stop.is_set():
+                break
+            try:
+                outcomes.append(idx.index(rec, stop, on_batch=refresh))
+            except KeyboardInterrupt:
+                stop.set()
+                raise
+            prog.files_done += 1
+            refresh()
+    return outcomes
+
+
+@app.command()
+def search(
+    query: Annotated[str, typer.Argument(help="What should be in the picture, in plain words.")],
+    limit: Annotated[int, typer.Option("--limit", "-n", help="Number of moments.")] = 10,
+    path_glob: Annotated[str | None, typer.Option("--path", help="Only files matching this glob.")] = None,
+    min_score: Annotated[float | None, typer.Option("--min-score", help="Drop weaker frames.")] = None,
+    config: ConfigOpt = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print moments as JSON.")] = False,
+) -> None:
+    """Find moments that match a description (file, start-end seconds, peak time, score)."""
+    from mcp_server.search import QueryError, SearchService
+
+    from .runtime import Runtime
+
+    settings = _settings(config)
+    setup_logging(settings, quiet_console=True)
+    rt = Runtime.open(settings, "search", own_store=False)
+    try:
+        svc = SearchService(settings, rt.catalog, rt.store, rt.embedder, rt.thumbs)
+        moments = svc.search_text(query, limit=limit, path_glob=path_glob, min_score=min_score)
+    except QueryError as e:
+        err.print(f"[red]error:[/red] {e}")
+        raise typer.Exit(2) from None
+    finally:
+        rt.close()
+    if json_out:
+        out.print_json(json.dumps([m.to_dict() for m in moments]))
+        return
+    if not moments:
+        err.print("no moments found (is anything indexed? see `reelfind status`)")
+        return
+    table = Table("score", "file", "start", "end", "peak")
+    for m in moments:
+        table.add_row(f"{m.score:.3f}", m.path, f"{m.start:.1f}s", f"{m.end:.1f}s", f"{m.peak:.1f}s")
+    out.print(table)
+
+
+@app.command()
+def status(
+    config: ConfigOpt = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print status as JSON.")] = False,
+) -> None:
+    """Counts per state, failed files with reasons, store size and model identity."""
+    from .status import collect_status
+
+    settings = _settings(config)
+    setup_logging(settings, quiet_console=True)
+    st = collect_status(settings)
+    if json_out:
+        out.print_json(json.dumps(st))
+        return
+    out.print(f"model: {st['model_identity']}  store: {st['store']}  frames: {st['vectors']}")
+    out.print("files: " + ", ".join(f"{k} {v}" for k, v in st["counts"].items()))
+    if st.get("service"):
+        out.print(f"service: {st['service']}")
+    for f in st["failed"]:
+        out.print(f"  [red]failed[/red] {f['path']}: {f['reason']}")
+    for f in st["warnings"]:
+        out.print(f"  [yellow]warning[/yellow] {f['path']}: {f['note']}")
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,215 @@
+"""One pydantic-settings `Settings`: a TOML file plus REELFIND_* environment variables.
+
+Precedence (highest first): explicit init kwargs, environment (`REELFIND_MODEL__NAME`),
+the TOML file (`--config FILE` or `REELFIND_CONFIG`), defaults.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+VIDEO_EXTENSIONS = [
+    "*.mp4", "*.m4v", "*.mov", "*.mkv", "*.webm", "*.avi", "*.mts", "*.m2ts", "*.ts",
+    "*.mxf", "*.mpg", "*.mpeg", "*.wmv", "*.flv", "*.3gp", "*.ogv",
+]
+# Hidden files, editor/OS droppings and partial downloads/copies are never footage.
+DEFAULT_EXCLUDE = [".*", "._*", "*~", "*.part", "*.partial", "*.tmp", "*.crdownload", "*.download", "~*"]
+
+
+class ConfigError(Exception):
+    """Invalid configuration; the message names the offending key."""
+
+
+class _Section(BaseModel):
+    """A config section: unknown keys are errors (a typo must not silently fall back to a default)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class ModelSettings(_Section):
+    name: str = "ViT-B-32"
+    # A pretrained tag known to open_clip, a local checkpoint path, or "none" (random weights).
+    pretrained: str = "laion2b_s34b_b79k"
+    # Optional open_clip model-config JSON to register (custom or tiny test architectures).
+    config_path: Path | None = None
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    batch_size: int = Field(32, ge=1, le=1024)
+    # torch intra-op threads; 0 = number of CPU cores.
+    threads: int = Field(0, ge=0, le=256)
+    # "fp32" (exact, default on CPU) or "bf16" (autocast; measured in bench/ before use).
+    precision: Literal["fp32", "bf16", "fp16"] = "fp32"
+
+
+class SamplingSettings(_Section):
+    interval: float = Field(1.0, gt=0, le=3600, description="seconds between sampled frames")
+    detect_cuts: bool = True
+    # Mean absolute difference of 32x32 grey thumbnails (0..255) above which a hard cut is declared.
+    cut_threshold: float = Field(30.0, gt=0, le=255)
+    # A sampled frame whose difference to the last kept frame is below this is dropped (span extended).
+    dedup_threshold: float = Field(2.0, ge=0, le=255)
+    thumbnail_size: int = Field(256, ge=32, le=1024, description="shorter side of stored JPEG thumbnails")
+    max_decode_errors: int = Field(50, ge=0, description="corrupt packets tolerated before giving up on a file")
+
+
+class StoreSettings(_Section):
+    # None = embedded PersistentClient under data_dir/chroma; "http://host:port" = chroma server.
+    url: str | None = None
+    collection_prefix: str = "reelfind"
+    hnsw_space: Literal["cosine"] = "cosine"
+    hnsw_m: int = Field(32, ge=4, le=128)
+    hnsw_construction_ef: int = Field(200, ge=10, le=2000)
+    hnsw_search_ef: int = Field(200, ge=10, le=5000)
+    hnsw_batch_size: int = Field(1000, ge=10)
+    hnsw_sync_threshold: int = Field(5000, ge=10)
+
+
+class RootSettings(_Section):
+    path: Path
+    watch: Literal["events", "poll"] = "events"
+    poll_interval: float = Field(30.0, gt=0, description="seconds between polls when watch = poll")
+    stable_seconds: float | None = Field(None, ge=0, description="default: 10 for events, 60 for poll")
+    include: list[str] = Field(default_factory=lambda: list(VIDEO_EXTENSIONS))
+    exclude: list[str] = Field(default_factory=lambda: list(DEFAULT_EXCLUDE))
+
+    @property
+    def effective_stable_seconds(self) -> float:
+        if self.stable_seconds is not None:
+            return self.stable_seconds
+        return 10.0 if self.watch == "events" else 60.0
+
+
+class ServerSettings(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(8765, ge=1, le=65535)
+    # Required when host is not a loopback address.
+    token: SecretStr | None = None
+    # `reelfind mcp` bridges to this URL when a service is running (default: http://host:port/mcp).
+    url: str | None = None
+
+
+class QuerySettings(_Section):
+    max_query_chars: int = Field(1000, ge=1, le=10000)
+    max_limit: int = Field(200, ge=1, le=10000)
+    # Hits closer than this (seconds) in one video merge into one moment.
+    merge_gap: float = Field(2.0, ge=0)
+    text_cache_size: int = Field(1024, ge=0)
+
+
+class DaemonSettings(_Section):
+    reconcile_minutes: float = Field(60.0, gt=0)
+    retry_base_seconds: float = Field(60.0, gt=0)
+    retry_max_seconds: float = Field(6 * 3600.0, gt=0)
+    max_attempts: int = Field(8, ge=1)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="REELFIND_",
+        env_nested_delimiter="__",
+        extra="forbid",
+        validate_default=True,
+    )
+
+    data_dir: Path = Field(default_factory=lambda: Path(os.path.expanduser("~/.local/share/reelfind")))
+    roots: list[RootSettings] = Field(default_factory=list)
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    model: ModelSettings = Field(default_factory=ModelSettings)
+    sampling: SamplingSettings = Field(default_factory=SamplingSettings)
+    store: StoreSettings = Field(default_factory=StoreSettings)
+    server: ServerSettings = Field(default_factory=ServerSettings)
+    query: QuerySettings = Field(default_factory=QuerySettings)
+    daemon: DaemonSettings = Field(default_factory=DaemonSettings)
+
+    @field_validator("data_dir", mode="after")
+    @classmethod
+    def _expand(cls, v: Path) -> Path:
+        return Path(os.path.expanduser(str(v))).absolute()
+
+    @model_validator(mode="after")
+    def _token_required_off_loopback(self) -> Settings:
+        if self.server.host not in ("127.0.0.1", "localhost", "::1") and self.server.token is None:
+            raise ValueError(
+                f"server.host={self.server.host!r} is not loopback: set server.token "
+                "(REELFIND_SERVER__TOKEN) so the HTTP MCP endpoint is not open to the network"
+            )
+        return self
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml_file = _config_file or os.environ.get("REELFIND_CONFIG")
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        if toml_file:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=Path(toml_file)))
+        return tuple(sources)
+
+    # Paths derived from data_dir, in one place.
+    @property
+    def catalog_path(self) -> Path:
+        return self.data_dir / "catalog.sqlite3"
+
+    @property
+    def chroma_dir(self) -> Path:
+        return self.data_dir / "chroma"
+
+    @property
+    def thumbs_dir(self) -> Path:
+        return self.data_dir / "thumbs"
+
+    @property
+    def lock_path(self) -> Path:
+        return self.data_dir / "reelfind.lock"
+
+    @property
+    def mcp_url(self) -> str:
+        return self.server.url or f"http://{self.server.host}:{self.server.port}/mcp"
+
+
+_config_file: Path | None = None
+
+
+def _describe(err: ValidationError) -> str:
+    lines = []
+    for e in err.errors():
+        key = ".".join(str(p) for p in e["loc"]) or "(settings)"
+        lines.append(f"{key}: {e['msg']}")
+    return "; ".join(lines)
+
+
+def load_settings(config_file: str | Path | None = None, **overrides: Any) -> Settings:
+    """Build Settings, raising ConfigError with the offending key(s) in the message."""
+    global _config_file
+    _config_file = None
+    if config_file is not None:
+        path = Path(config_file)
+        if not path.is_file():
+            raise ConfigError(f"config file not found: {path}")
+        _config_file = path.absolute()
+    else:
+        env_file = os.environ.get("REELFIND_CONFIG")
+        if env_file and not Path(env_file).is_file():
+            raise ConfigError(f"REELFIND_CONFIG points to a missing file: {env_file}")
+    try:
+        return Settings(**overrides)
+    except ConfigError:
+        raise
+    except ValidationError as e:
+        raise ConfigError(f"invalid configuration: {_describe(e)}") from None
+    except (ValueError, OSError) as e:  # e.g. TOML syntax errors
+        raise ConfigError(f"invalid configuration file: {e}") from None

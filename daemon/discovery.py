@@ -1,0 +1,206 @@
+"""Compare disk with the catalog: what is new, changed, moved, gone, or unavailable.
+
+Used by `reelfind index` and by the daemon's startup and periodic reconcile scans. Deletions are
+only ever applied when the file's root is present: an unmounted share never loses its vectors.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import logging
+import os
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .catalog import FAILED, INDEXED, PENDING, Catalog, FileRecord, new_video_id
+from .config import DEFAULT_EXCLUDE, VIDEO_EXTENSIONS
+from .fingerprint import fingerprint
+from .store import FrameStore, Thumbnails
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Root:
+    """A folder whose files are indexed, with the name filters that decide what is footage."""
+
+    path: Path
+    include: Sequence[str] = tuple(VIDEO_EXTENSIONS)
+    exclude: Sequence[str] = tuple(DEFAULT_EXCLUDE)
+
+    def wants(self, path: Path) -> bool:
+        """True for a file name that looks like footage and is not hidden/temporary/partial."""
+        try:
+            rel = path.relative_to(self.path)
+        except ValueError:
+            return False
+        if any(_match(part, self.exclude) for part in rel.parts):
+            return False
+        return _match(path.name, self.include)
+
+
+def _match(name: str, patterns: Iterable[str]) -> bool:
+    low = name.lower()
+    return any(fnmatch.fnmatchcase(low, p.lower()) for p in patterns)
+
+
+def root_present(root: Path) -> bool:
+    """A root counts as present only if it is a directory we can list (a dead mount is not)."""
+    try:
+        with os.scandir(root):
+            return True
+    except OSError:
+        return False
+
+
+def walk(root: Root) -> Iterator[Path]:
+    """Footage files under a root (symlinked directories are not followed: no loops)."""
+    for dirpath, dirnames, filenames in os.walk(root.path, onerror=lambda e: log.warning("cannot list %s", e)):
+        dirnames[:] = sorted(d for d in dirnames if not _match(d, root.exclude))
+        for name in sorted(filenames):
+            p = Path(dirpath) / name
+            if root.wants(p):
+                yield p
+
+
+@dataclass
+class Plan:
+    """What the reconcile decided; `todo` records need (re)indexing."""
+
+    todo: list[FileRecord] = field(default_factory=list)
+    unchanged: int = 0
+    moved: list[tuple[str, str]] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    failed_unchanged: list[FileRecord] = field(default_factory=list)
+    unreadable: list[tuple[str, str]] = field(default_factory=list)
+
+
+class Reconciler:
+    """Applies disk facts to the catalog (moves, changes, deletions) and says what to index."""
+
+    def __init__(self, catalog: Catalog, store: FrameStore, thumbs: Thumbnails, identity: str) -> None:
+        self.catalog = catalog
+        self.store = store
+        self.thumbs = thumbs
+        self.identity = identity
+
+    def needs_index(self, rec: FileRecord) -> bool:
+        return rec.state not in (INDEXED, FAILED) or rec.model_identity != self.identity
+
+    def observe(self, path: Path, root: Path, plan: Plan | None = None) -> FileRecord | None:
+        """Bring one existing file's catalog row up to date; return it if it needs indexing."""
+        plan = plan or Plan()
+        spath = str(path)
+        try:
+            st = path.stat()
+        except OSError as e:
+            plan.unreadable.append((spath, str(e)))
+            return None
+        rec = self.catalog.get(spath)
+        if rec and rec.size == st.st_size and rec.mtime == st.st_mtime:
+            if rec.unavailable:
+                self.catalog.update(spath, unavailable=0)
+            if rec.state == FAILED and rec.model_identity == self.identity:
+                plan.failed_unchanged.append(rec)
+                return None
+            if not self.needs_index(rec):
+                plan.unchanged += 1
+                return None
+            plan.todo.append(rec)
+            return rec
+        try:
+            fp = fingerprint(path)
+        except OSError as e:
+            plan.unreadable.append((spath, f"cannot read: {e.strerror or e}"))
+            return None
+        if rec is None:
+            moved_from = self._moved_source(fp, spath)
+            if moved_from is not None:
+                self._apply_move(moved_from, spath, str(root), st.st_mtime)
+                plan.moved.append((moved_from.path, spath))
+                rec = self.catalog.get(spath)
+                assert rec is not None
+                if self.needs_index(rec):
+                    plan.todo.append(rec)
+                    return rec
+                return None
+            rec = self.catalog.add(spath, str(root), st.st_size, st.st_mtime, fp)
+            plan.todo.append(rec)
+            return rec
+        if rec.fingerprint == fp:  # touched, not changed
+            self.catalog.update(spath, mtime=st.st_mtime, size=st.st_size, unavailable=0)
+            rec = self.catalog.get(spath)
+            assert rec is not None
+            if rec.state == FAILED:
+                # A touched failed file is worth one more try.
+                self.catalog.update(spath, state=PENDING, attempts=0, next_retry=None)
+                rec = self.catalog.get(spath)
+            if rec and self.needs_index(rec):
+                plan.todo.append(rec)
+                return rec
+            plan.unchanged += 1
+            return None
+        # Content changed: index under a new video_id; the old vectors go once the new ones are in.
+        stale = rec.stale_video_id or (rec.video_id if rec.frames or rec.cursor_ms is not None else None)
+        self.catalog.update(
+            spath, size=st.st_size, mtime=st.st_mtime, fingerprint=fp, video_id=new_video_id(),
+            stale_video_id=stale, state=PENDING, error=None, note=None, frames=0, cursor_ms=None,
+            attempts=0, next_retry=None, unavailable=0,
+        )
+        rec = self.catalog.get(spath)
+        assert rec is not None
+        plan.todo.append(rec)
+        return rec
+
+    def _moved_source(self, fp: str, new_path: str) -> FileRecord | None:
+        """A catalogued file with the same content whose old path no longer exists."""
+        for cand in self.catalog.by_fingerprint(fp):
+            if cand.path != new_path and not os.path.exists(cand.path) and root_present(Path(cand.root)):
+                return cand
+        return None
+
+    def _apply_move(self, rec: FileRecord, new_path: str, root: str, mtime: float) -> None:
+        log.info("moved: %s -> %s (vectors kept)", rec.path, new_path)
+        self.catalog.move(rec.path, new_path, root, mtime)
+        self.store.set_path(rec.video_id, new_path)
+
+    def forget(self, rec: FileRecord) -> None:
+        """A file confirmed gone (its root present): remove its vectors, thumbnails and row."""
+        log.info("deleted: %s (removing %d frames)", rec.path, rec.frames)
+        for vid in filter(None, (rec.video_id, rec.stale_video_id)):
+            self.store.delete_video(vid)
+            self.thumbs.delete_video(vid)
+        self.catalog.remove(rec.path)
+
+    def reconcile(self, root: Root, scope: Path | None = None) -> Plan:
+        """Full scan of a root (or a folder inside it): new/changed/moved files and deletions."""
+        plan = Plan()
+        scope = scope or root.path
+        if not root_present(root.path):
+            n = self.catalog.set_unavailable(str(root.path), True)
+            log.warning("root %s is not available (unmounted or offline?): %d files marked unavailable, "
+                        "nothing deleted", root.path, n)
+            return plan
+        self.catalog.set_unavailable(str(root.path), False)
+        seen: set[str] = set()
+        for p in walk(Root(scope, root.include, root.exclude)) if scope.is_dir() else [scope]:
+            seen.add(str(p))
+            self.observe(p, root.path, plan)
+        # New files were observed first so moves inside the scan match their old rows.
+        for rec in self.catalog.under(str(scope)) if scope.is_dir() else []:
+            if rec.path not in seen and not os.path.exists(rec.path):
+                self.forget(rec)
+                plan.removed.append(rec.path)
+        return plan
+
+    def file_gone(self, path: str) -> bool:
+        """Event path: forget a deleted file only if its root is still present."""
+        rec = self.catalog.get(path)
+        if rec is None or os.path.exists(path):
+            return False
+        if not root_present(Path(rec.root)):
+            self.catalog.set_unavailable(rec.root, True)
+            return False
+        self.forget(rec)
+        return True

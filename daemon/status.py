@@ -1,0 +1,69 @@
+"""`reelfind status`: what the index holds and, when the service runs, what it is doing.
+
+Reads the catalog (SQLite in WAL mode is safe to read beside a writer). It never opens an embedded
+Chroma store that a running service owns (see DESIGN.md, process model): the frame count then
+comes from the catalog, and live progress from the service's own status endpoint.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from .catalog import FAILED, INDEXED, Catalog
+from .config import Settings
+from .lock import is_locked, read_owner
+
+
+def _dir_size(path: Path) -> int:
+    total = 0
+    for dirpath, _, files in os.walk(path):
+        for f in files:
+            with contextlib.suppress(OSError):
+                total += os.lstat(os.path.join(dirpath, f)).st_size
+    return total
+
+
+def service_status(settings: Settings, timeout: float = 2.0) -> dict[str, Any] | None:
+    """Live status from a running `reelfind serve` (GET /status), or None if none answers."""
+    owner = read_owner(settings.lock_path) if is_locked(settings.lock_path) else {}
+    if owner.get("command") != "serve":
+        return None
+    base = (owner.get("url") or settings.mcp_url).rsplit("/mcp", 1)[0]
+    req = urllib.request.Request(base + "/status")
+    if settings.server.token:
+        req.add_header("Authorization", f"Bearer {settings.server.token.get_secret_value()}")
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:  # noqa: S310 (loopback/configured URL)
+            return json.loads(r.read())
+    except (OSError, ValueError):
+        return {"pid": owner.get("pid"), "state": "running (status endpoint not answering)"}
+
+
+def collect_status(settings: Settings) -> dict[str, Any]:
+    from .embedder import Embedder
+
+    identity = Embedder(settings.model).identity
+    catalog = Catalog(settings.catalog_path)
+    try:
+        counts = catalog.counts()
+        failed = [{"path": r.path, "reason": r.error, "attempts": r.attempts} for r in catalog.all(FAILED)]
+        warnings = [{"path": r.path, "note": r.note} for r in catalog.all(INDEXED) if r.note]
+    finally:
+        catalog.close()
+    frames = counts.pop("frames")
+    return {
+        "model_identity": identity,
+        "store": settings.store.url or str(settings.chroma_dir),
+        "data_dir": str(settings.data_dir),
+        "data_bytes": _dir_size(settings.data_dir) if settings.data_dir.exists() else 0,
+        "vectors": frames,
+        "counts": counts,
+        "failed": failed,
+        "warnings": warnings,
+        "service": service_status(settings),
+    }

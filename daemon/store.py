@@ -1,0 +1,218 @@
+"""ChromaDB access: one cosine collection per model identity, vectors always passed explicitly."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import numpy as np
+from PIL import Image
+
+from .config import Settings
+
+log = logging.getLogger(__name__)
+
+
+class StoreError(Exception):
+    """The vector store cannot be reached or used; message says what to check."""
+
+
+@dataclass(frozen=True)
+class FrameRecord:
+    """One stored frame vector's metadata (and score when it came from a query)."""
+
+    id: str
+    video_id: str
+    path: str
+    t_start: float
+    t_end: float
+    shot: int
+    score: float = 0.0
+
+
+def frame_id(video_id: str, t_start: float) -> str:
+    return f"{video_id}:{round(t_start * 1000)}"
+
+
+def _make_client(settings: Settings):
+    import chromadb
+    from chromadb.config import Settings as ChromaSettings
+
+    chroma_settings = ChromaSettings(anonymized_telemetry=False, allow_reset=False)
+    url = settings.store.url
+    if url:
+        u = urlparse(url if "://" in url else f"http://{url}")
+        if not u.hostname:
+            raise StoreError(f"store.url is not a URL: {url!r} (expected http://host:port)")
+        try:
+            return chromadb.HttpClient(
+                host=u.hostname,
+                port=u.port or (443 if u.scheme == "https" else 8000),
+                ssl=u.scheme == "https",
+                settings=chroma_settings,
+            )
+        except Exception as e:
+            raise StoreError(f"cannot reach the Chroma server at {url}: {e}") from e
+    settings.chroma_dir.mkdir(parents=True, exist_ok=True)
+    return chromadb.PersistentClient(path=str(settings.chroma_dir), settings=chroma_settings)
+
+
+class FrameStore:
+    """Frame vectors of one model identity."""
+
+    def __init__(self, settings: Settings, identity: str) -> None:
+        self.settings = settings
+        self.identity = identity
+        self.name = f"{settings.store.collection_prefix}-{identity}"[:63]
+        self._client = _make_client(settings)
+        s = settings.store
+        self._collection = self._client.get_or_create_collection(
+            name=self.name,
+            embedding_function=None,
+            configuration={
+                "hnsw": {
+                    "space": s.hnsw_space,
+                    "max_neighbors": s.hnsw_m,
+                    "ef_construction": s.hnsw_construction_ef,
+                    "ef_search": s.hnsw_search_ef,
+                    "batch_size": s.hnsw_batch_size,
+                    "sync_threshold": s.hnsw_sync_threshold,
+                }
+            },
+            metadata={"model_identity": identity},
+        )
+
+    # -- writes -----------------------------------------------------------------------------
+    def upsert(self, records: Sequence[FrameRecord], vectors: np.ndarray) -> None:
+        if not records:
+            return
+        self._collection.upsert(
+            ids=[r.id for r in records],
+            embeddings=np.asarray(vectors, dtype=np.float32),
+            metadatas=[
+                {"video_id": r.video_id, "path": r.path, "t_start": r.t_start, "t_end": r.t_end, "shot": r.shot}
+                for r in records
+            ],
+        )
+
+    def delete_video(self, video_id: str) -> None:
+        self._collection.delete(where={"video_id": video_id})
+
+    def delete_ids(self, ids: Iterable[str]) -> None:
+        ids = list(ids)
+        for i in range(0, len(ids), 5000):
+            self._collection.delete(ids=ids[i : i + 5000])
+
+    def set_path(self, video_id: str, path: str) -> None:
+        """A renamed/moved file keeps its vectors; only the path metadata changes."""
+        got = self._collection.get(where={"video_id": video_id}, include=["metadatas"])
+        if not got["ids"]:
+            return
+        metas = [{**m, "path": path} for m in got["metadatas"]]
+        self._collection.update(ids=got["ids"], metadatas=metas)
+
+    # -- reads ------------------------------------------------------------------------------
+    def count(self) -> int:
+        return self._collection.count()
+
+    def ids_for_video(self, video_id: str) -> list[str]:
+        return list(self._collection.get(where={"video_id": video_id}, include=[])["ids"])
+
+    def all_ids(self) -> set[str]:
+        out: set[str] = set()
+        offset, page = 0, 10000
+        while True:
+            got = self._collection.get(include=[], limit=page, offset=offset)
+            out.update(got["ids"])
+            if len(got["ids"]) < page:
+                return out
+            offset += page
+
+    def video_frames(self, video_id: str, with_vectors: bool = False) -> tuple[list[FrameRecord], np.ndarray | None]:
+        """All frames of a video sorted by time (and their vectors, same order, if asked)."""
+        include = ["metadatas", "embeddings"] if with_vectors else ["metadatas"]
+        got = self._collection.get(where={"video_id": video_id}, include=include)
+        recs = [_record(i, m) for i, m in zip(got["ids"], got["metadatas"], strict=True)]
+        order = sorted(range(len(recs)), key=lambda k: recs[k].t_start)
+        recs = [recs[k] for k in order]
+        vecs = None
+        if with_vectors:
+            emb = got["embeddings"]
+            vecs = np.asarray(emb, dtype=np.float32)[order] if len(recs) else np.zeros((0, 0), np.float32)
+        return recs, vecs
+
+    def query(
+        self,
+        vector: np.ndarray,
+        n: int,
+        video_ids: Sequence[str] | None = None,
+        where: dict[str, Any] | None = None,
+    ) -> list[FrameRecord]:
+        """Nearest frames by cosine; score = cosine similarity (1 - distance)."""
+        clauses: list[dict[str, Any]] = []
+        if video_ids is not None:
+            if not video_ids:
+                return []
+            clauses.append({"video_id": {"$in": list(video_ids)}})
+        if where:
+            clauses.append(where)
+        flt = None if not clauses else clauses[0] if len(clauses) == 1 else {"$and": clauses}
+        total = self.count()
+        if total == 0:
+            return []
+        res = self._collection.query(
+            query_embeddings=np.asarray(vector, dtype=np.float32).reshape(1, -1),
+            n_results=max(1, min(n, total)),
+            where=flt,
+            include=["metadatas", "distances"],
+        )
+        return [
+            _record(i, m, 1.0 - float(d))
+            for i, m, d in zip(res["ids"][0], res["metadatas"][0], res["distances"][0], strict=True)
+        ]
+
+
+def _record(fid: str, m: dict[str, Any], score: float = 0.0) -> FrameRecord:
+    return FrameRecord(
+        id=fid,
+        video_id=str(m["video_id"]),
+        path=str(m["path"]),
+        t_start=float(m["t_start"]),
+        t_end=float(m["t_end"]),
+        shot=int(m.get("shot", 0)),
+        score=score,
+    )
+
+
+class Thumbnails:
+    """Small JPEG previews beside the store: thumbs/<video_id>/<t_ms>.jpg (independent of the model)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def path(self, video_id: str, t_start: float) -> Path:
+        return self.root / video_id / f"{round(t_start * 1000)}.jpg"
+
+    def save(self, video_id: str, t_start: float, image: Image.Image, quality: int = 80) -> Path:
+        p = self.path(video_id, t_start)
+        p.parent.mkdir(parents=True, exist_ok=True)
+        tmp = p.with_suffix(".tmp")
+        image.convert("RGB").save(tmp, "JPEG", quality=quality)
+        tmp.replace(p)
+        return p
+
+    def delete_video(self, video_id: str) -> None:
+        shutil.rmtree(self.root / video_id, ignore_errors=True)
+
+    def delete_except(self, video_id: str, keep_t_starts: Iterable[float]) -> None:
+        keep = {f"{round(t * 1000)}.jpg" for t in keep_t_starts}
+        d = self.root / video_id
+        if d.is_dir():
+            for f in d.iterdir():
+                if f.name not in keep:
+                    f.unlink(missing_ok=True)
