@@ -237,6 +237,26 @@ def status(
         out.print(f"  [yellow]warning[/yellow] {f['path']}: {f['note']}")
 
 
+@app.command()
+def serve(config: ConfigOpt = None) -> None:
+    """Run the service: reconcile roots, watch them, index, and serve MCP over HTTP (127.0.0.1)."""
+    from .service import run_service
+
+    settings = _settings(config)
+    setup_logging(settings)
+    raise typer.Exit(run_service(settings))
+
+
+@app.command()
+def mcp(config: ConfigOpt = None) -> None:
+    """MCP over stdio for desktop clients: bridges to a running service, else opens the index itself."""
+    from mcp_server.stdio_bridge import run_stdio
+
+    settings = _settings(config)
+    setup_logging(settings, quiet_console=True)
+    raise typer.Exit(run_stdio(settings))
+
+
 def main() -> None:
     app()
 
