@@ -1,0 +1,63 @@
+"""Configuration: TOML + env with nesting, clear errors, and a complete example file."""
+
+from __future__ import annotations
+
+import re
+import typing
+
+import pytest
+
+from daemon.config import ConfigError, Settings, load_settings
+
+from .conftest import REPO
+
+
+def test_example_config_loads_and_documents_every_setting():
+    example = REPO / "config.example.toml"
+    s = load_settings(example)
+    assert s.model.name == "ViT-B-32" and s.server.host == "127.0.0.1"
+    text = example.read_text()
+    for section, model in Settings.model_fields.items():
+        inner = typing.get_args(model.annotation) or (model.annotation,)
+        sub = getattr(inner[0], "model_fields", None)
+        keys = sub.keys() if sub else [section]
+        for key in keys:
+            assert re.search(rf"^#?\s*{key}\s*=", text, re.M), f"{section}.{key} is not in config.example.toml"
+
+
+def test_env_overrides_toml_with_double_underscore_nesting(tmp_path, monkeypatch):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('[model]\nname = "from-toml"\nbatch_size = 8\n')
+    monkeypatch.setenv("REELFIND_MODEL__NAME", "from-env")
+    s = load_settings(cfg)
+    assert s.model.name == "from-env" and s.model.batch_size == 8
+
+
+def test_reelfind_config_env_var_names_the_file(tmp_path, monkeypatch):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(f'data_dir = "{tmp_path}/d"\n[[roots]]\npath = "/srv/x"\nwatch = "poll"\n')
+    monkeypatch.setenv("REELFIND_CONFIG", str(cfg))
+    s = load_settings()
+    assert s.data_dir == tmp_path / "d" and s.roots[0].effective_stable_seconds == 60.0
+
+
+@pytest.mark.parametrize(
+    ("toml", "key"),
+    [
+        ('[model]\nbatch_size = "many"\n', "model.batch_size"),
+        ('[sampling]\ninterval = -1\n', "sampling.interval"),
+        ('[[roots]]\npath = "/x"\nwatch = "inotify"\n', "roots.0.watch"),
+        ('[modle]\nname = "x"\n', "modle"),
+    ],
+)
+def test_invalid_values_name_the_offending_key(tmp_path, toml, key):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(toml)
+    with pytest.raises(ConfigError, match=re.escape(key)):
+        load_settings(cfg)
+
+
+def test_non_loopback_http_requires_a_token():
+    with pytest.raises(ConfigError, match="server.token"):
+        load_settings(None, server={"host": "0.0.0.0"})
+    assert load_settings(None, server={"host": "0.0.0.0", "token": "s3cret"}).server.token
