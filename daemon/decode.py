@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import re
+import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
@@ -20,6 +21,7 @@ from typing import Literal
 
 import av
 import av.error
+import av.stream
 import numpy as np
 from PIL import Image
 
@@ -82,14 +84,14 @@ class DecodeReport:
 def _open(path: str | Path) -> av.container.InputContainer:
     p = Path(path)
     try:
-        size = p.stat().st_size
+        st = p.stat()
     except FileNotFoundError:
         raise DecodeError("file not found") from None
     except OSError as e:
         raise DecodeError(f"cannot read file: {e.strerror or e}") from None
-    if p.is_dir():
-        raise DecodeError("is a directory, not a video file")
-    if size == 0:
+    if not stat.S_ISREG(st.st_mode):  # a directory, FIFO or device would fail or block in av.open
+        raise DecodeError("not a regular file")
+    if st.st_size == 0:
         raise DecodeError("empty file (0 bytes)")
     try:
         return av.open(str(p), mode="r", metadata_errors="ignore")
@@ -108,18 +110,21 @@ def _reason(e: BaseException) -> str:
 
 
 def _video_stream(container: av.container.InputContainer) -> av.VideoStream:
-    if not container.streams.video:
+    # Cover art in music files is a one-picture "video" stream flagged attached_pic: not footage.
+    videos = [s for s in container.streams.video if not s.disposition & av.stream.Disposition.attached_pic]
+    if not videos:
         if container.streams.audio:
             raise DecodeError("no video stream (audio-only file?)")
         raise DecodeError("no video stream")
-    stream = container.streams.video[0]
-    if stream.codec_context is None:
-        raise DecodeError(f"unsupported codec {stream.name or 'unknown'!r}")
+    stream = videos[0]
+    if stream.codec_context is None:  # FFmpeg has no decoder for it (PyAV hides the codec id then)
+        name = getattr(stream, "name", None)
+        raise DecodeError(f"unsupported codec {name!r}" if name else "unsupported codec (no decoder for it)")
     return stream
 
 
 def _codec_name(stream: av.VideoStream) -> str:
-    return stream.codec_context.name if stream.codec_context is not None else (stream.name or "unknown")
+    return stream.codec_context.name if stream.codec_context is not None else "unknown"
 
 
 def _fps(stream: av.VideoStream) -> float | None:
@@ -181,9 +186,10 @@ def probe(path: str | Path) -> VideoInfo:
         except av.FFmpegError:
             pass  # facts from the header are still useful; sample_frames will report decode trouble
         width, height = _display_size(stream.width, stream.height, stream.sample_aspect_ratio, rotation)
-        duration = _stream_end(container, stream, 0.0)
         if stream.duration and stream.time_base:
-            duration = float(stream.duration * stream.time_base)
+            duration: float | None = float(stream.duration * stream.time_base)
+        else:
+            duration = _stream_end(container, stream, 0.0)
         return VideoInfo(
             duration=duration if duration and duration > 0 else None,
             width=width,
@@ -231,7 +237,7 @@ def keyframe_gap(path: str | Path, max_packets: int = 1500, max_seconds: float =
 
 
 def resolve_mode(path: str | Path, sampling: SamplingSettings, mode: DecodeMode) -> str:
-    """"auto": skip frames only when cut detection is off (it needs every frame).
+    """Resolve "auto": skip frames only when cut detection is off (cuts need every frame).
 
     Keyframes at least every `interval` -> decode keyframes only; otherwise skip non-reference frames.
     """
@@ -264,18 +270,42 @@ class _Shrinker:
             short = min(dw, dh)
             if short > self.size:  # downscale only
                 scale = self.size / short
-                dw, dh = (
-                    (self.size, max(1, round(dh * scale))) if dw <= dh else (max(1, round(dw * scale)), self.size)
-                )
+                dw, dh = (self.size, max(1, round(dh * scale))) if dw <= dh else (max(1, round(dw * scale)), self.size)
             self._coded = (dh, dw) if rotation in (90, 270) else (dw, dh)
         w, h = self._coded
         img = frame.reformat(width=w, height=h, format="rgb24", interpolation="AREA").to_image()
         return img.transpose(_TRANSPOSE[rotation]) if rotation else img
 
 
+# 8-bit formats whose first plane is luma: read it in place instead of a swscale call per frame.
+_LUMA8 = {
+    "yuv420p", "yuvj420p", "yuv422p", "yuvj422p", "yuv444p", "yuvj444p", "yuv440p", "yuvj440p",
+    "yuv411p", "yuvj411p", "yuv410p", "nv12", "nv21", "nv16", "gray", "yuva420p",
+}  # fmt: skip
+_FULL_RANGE = 2  # AVCOL_RANGE_JPEG
+_K = 4  # luma samples per thumbnail pixel and axis (16 per pixel)
+
+
 def _grey(frame: av.VideoFrame) -> np.ndarray:
-    g = frame.reformat(width=_GREY, height=_GREY, format="gray", interpolation="AREA")
-    return g.to_ndarray().astype(np.int16)
+    """32x32 grey thumbnail, 0..255 full range, for cut and duplicate detection.
+
+    Averages a 4x4 grid of luma samples per thumbnail pixel (~4x cheaper than swscale's area
+    filter on HD frames, same values to within noise).
+    """
+    fmt = frame.format.name
+    plane = frame.planes[0]
+    if fmt in _LUMA8 and plane.line_size >= frame.width:
+        y = np.frombuffer(plane, np.uint8, count=plane.height * plane.line_size)
+        y = y.reshape(plane.height, plane.line_size)
+        h, w = frame.height, frame.width
+        rows = np.arange(_GREY * _K) * h // (_GREY * _K)
+        cols = np.arange(_GREY * _K) * w // (_GREY * _K)
+        g = y[np.ix_(rows, cols)].reshape(_GREY, _K, _GREY, _K).mean(axis=(1, 3), dtype=np.float32)
+        if frame.color_range != _FULL_RANGE and not fmt.startswith(("yuvj", "gray")):
+            g = (g - 16.0) * np.float32(255 / 219)  # limited (TV) range luma -> full range grey
+        return g
+    g8 = frame.reformat(width=_GREY, height=_GREY, format="gray", interpolation="AREA")
+    return g8.to_ndarray().astype(np.float32)
 
 
 def _mad(a: np.ndarray, b: np.ndarray) -> float:
@@ -361,7 +391,7 @@ def sample_frames(
                 t = last_t + last_dur
             if frame.duration and frame.time_base:
                 last_dur = float(frame.duration * frame.time_base) or step
-            last_t = t
+            t = last_t = round(t, 6)  # microseconds: no float drift in spans and ids
             rep.frames_decoded += 1
 
             try:
@@ -408,13 +438,15 @@ def sample_frames(
 
         assert last_t is not None and origin is not None
         end = last_t + last_dur
-        if not stopped:
-            end = max(end, pkt_end[0] - origin)
         expected = expected_end or 0.0
         tolerance = max(1.0, 2 * sampling.interval, 0.02 * expected)
+        demuxed = pkt_end[0] - origin  # covers frames skipped by skip_frame or lost to errors
+        if not stopped and (expected <= 0 or demuxed <= expected + tolerance):  # ignore garbage pts
+            end = max(end, demuxed)
+        of = f" of {expected:.1f} s" if expected > 0 else ""
         if stopped:
             rep.partial = True
-            rep.note = f"decoding stopped at {end:.1f} s of {expected:.1f} s: {stopped}"
+            rep.note = f"decoding stopped at {end:.1f} s{of}: {stopped}"
         elif expected > end + tolerance:
             rep.partial = True
             rep.note = f"decoding stopped at {end:.1f} s of {expected:.1f} s (truncated file?)"
@@ -422,7 +454,7 @@ def sample_frames(
             end = max(end, expected)
             if rep.decode_errors:
                 rep.note = f"{rep.decode_errors} decode errors skipped (damaged file?)"
-        pending.t_end = max(end, pending.t_start + _EPS)
+        pending.t_end = max(round(end, 6), pending.t_start + _EPS)
         rep.end = pending.t_end
         rep.frames_sampled += 1
         yield pending

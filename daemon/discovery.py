@@ -9,14 +9,15 @@ from __future__ import annotations
 import fnmatch
 import logging
 import os
+import shutil
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from .catalog import FAILED, INDEXED, PENDING, Catalog, FileRecord, new_video_id
 from .config import DEFAULT_EXCLUDE, VIDEO_EXTENSIONS
 from .fingerprint import fingerprint
-from .store import FrameStore, Thumbnails
+from .store import FrameStore, Thumbnails, frame_id
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +75,7 @@ class Plan:
     removed: list[str] = field(default_factory=list)
     failed_unchanged: list[FileRecord] = field(default_factory=list)
     unreadable: list[tuple[str, str]] = field(default_factory=list)
+    copied: list[str] = field(default_factory=list)
 
 
 class Reconciler:
@@ -126,6 +128,9 @@ class Reconciler:
                     return rec
                 return None
             rec = self.catalog.add(spath, str(root), st.st_size, st.st_mtime, fp)
+            if self._copy_vectors(fp, rec):
+                plan.copied.append(spath)
+                return None
             plan.todo.append(rec)
             return rec
         if rec.fingerprint == fp:  # touched, not changed
@@ -159,6 +164,29 @@ class Reconciler:
             if cand.path != new_path and not os.path.exists(cand.path) and root_present(Path(cand.root)):
                 return cand
         return None
+
+    def _copy_vectors(self, fp: str, rec: FileRecord) -> bool:
+        """A copy of an already indexed file reuses its vectors instead of decoding and embedding."""
+        src = next((c for c in self.catalog.by_fingerprint(fp)
+                    if c.path != rec.path and c.state == INDEXED and c.model_identity == self.identity), None)
+        if src is None:
+            return False
+        frames, vectors = self.store.video_frames(src.video_id, with_vectors=True)
+        if len(frames) != src.frames or vectors is None:
+            return False
+        copies = [replace(f, id=frame_id(rec.video_id, f.t_start), video_id=rec.video_id, path=rec.path)
+                  for f in frames]
+        for f in frames:
+            src_thumb = self.thumbs.path(src.video_id, f.t_start)
+            if src_thumb.exists():
+                dst = self.thumbs.path(rec.video_id, f.t_start)
+                dst.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(src_thumb, dst)
+        self.store.upsert(copies, vectors)
+        self.catalog.update(rec.path, state=INDEXED, frames=len(copies), duration=src.duration, note=src.note,
+                            cursor_ms=round(frames[-1].t_start * 1000), model_identity=self.identity)
+        log.info("copy of %s: %s reuses its %d frame vectors", src.path, rec.path, len(copies))
+        return True
 
     def _apply_move(self, rec: FileRecord, new_path: str, root: str, mtime: float) -> None:
         log.info("moved: %s -> %s (vectors kept)", rec.path, new_path)

@@ -355,3 +355,17 @@ def test_server_mode_indexes_and_searches_through_a_real_chroma_server(tmp_path,
     col = client.get_collection(f"reelfind-{rt.embedder.identity}")
     assert col.count() == rec.frames
     assert col.configuration_json["hnsw"]["space"] == "cosine" if col.configuration_json.get("hnsw") else True
+
+
+def test_copied_file_reuses_vectors_without_embedding(small_root):
+    rt, root = small_root
+    src = rt.catalog.get(str(root / "asl_book.mkv"))
+    shutil.copy(root / "asl_book.mkv", root / "asl_book copy.mkv")
+    plan = rt.reconciler().reconcile(Root(root))
+    assert plan.todo == [] and plan.copied == [str(root / "asl_book copy.mkv")]
+    copy = rt.catalog.get(str(root / "asl_book copy.mkv"))
+    assert copy.state == "indexed" and copy.frames == src.frames and copy.video_id != src.video_id
+    _, v_src = rt.store.video_frames(src.video_id, with_vectors=True)
+    frames, v_copy = rt.store.video_frames(copy.video_id, with_vectors=True)
+    assert (v_src == v_copy).all() and {f.path for f in frames} == {copy.path}
+    assert all(rt.thumbs.path(copy.video_id, f.t_start).exists() for f in frames)
