@@ -7,8 +7,8 @@ stdout stays machine-readable).
 from __future__ import annotations
 
 import json
-import os
 import logging
+import os
 import sys
 import threading
 from pathlib import Path
@@ -21,7 +21,9 @@ from rich.table import Table
 
 from .config import ConfigError, Settings, load_settings
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False, help=__doc__.splitlines()[0])
+app = typer.Typer(
+    add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False, help=__doc__.splitlines()[0]
+)
 err = Console(stderr=True, soft_wrap=True)
 out = Console(soft_wrap=True)
 
@@ -51,19 +53,26 @@ def setup_logging(settings: Settings, quiet_console: bool = False) -> None:
         logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
 
 
-def _open_runtime(settings: Settings, command: str):
+def _open_runtime(settings: Settings, command: str, paths: list[Path]):
+    """Own the store, or hand the paths to the running service that owns it (never open it behind its back)."""
+    from .handoff import HandoffError, hand_off
     from .lock import StoreLocked
     from .runtime import Runtime
 
     try:
         return Runtime.open(settings, command)
     except StoreLocked as e:
-        owner = e.owner
-        hint = (
-            "stop it first (systemctl stop reelfind), or add the folder to its roots: the service indexes "
-            "its roots itself" if owner.get("command") == "serve" else "wait for it to finish"
-        )
-        err.print(f"[red]error:[/red] {e}; {hint}.")
+        if e.owner.get("command") == "serve":
+            try:
+                n = hand_off(settings, e.owner, [os.path.abspath(p) for p in paths])
+            except HandoffError as he:
+                err.print(f"[red]error:[/red] {e}, and it did not take the paths: {he}. "
+                          "Stop it first (systemctl stop reelfind) or add the folder to its roots.")
+                raise typer.Exit(3) from None
+            err.print(f"{e}: handed {n} path(s) to it; it indexes them in the background "
+                      "(follow with `reelfind status`).")
+            raise typer.Exit(0) from None
+        err.print(f"[red]error:[/red] {e}; wait for it to finish.")
         raise typer.Exit(3) from None
 
 
@@ -83,7 +92,7 @@ def index(
     if missing:
         err.print(f"[red]error:[/red] no such file or folder: {', '.join(map(str, missing))}")
         raise typer.Exit(2)
-    rt = _open_runtime(settings, "index")
+    rt = _open_runtime(settings, "index", paths)
     try:
         rec_roots = rt.configured_roots()
         plan = Plan()

@@ -1,0 +1,38 @@
+"""`reelfind index` while the service owns the store: hand the paths to it over HTTP (POST /enqueue)."""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from typing import Any
+
+from .config import Settings
+
+
+class HandoffError(Exception):
+    pass
+
+
+def service_base_url(settings: Settings, owner: dict[str, Any]) -> str:
+    return (owner.get("url") or settings.mcp_url).rsplit("/mcp", 1)[0]
+
+
+def hand_off(settings: Settings, owner: dict[str, Any], paths: list[str], timeout: float = 10.0) -> int:
+    """Ask the running service to index `paths`; returns how many it accepted."""
+    req = urllib.request.Request(
+        service_base_url(settings, owner) + "/enqueue",
+        data=json.dumps({"paths": paths}).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    if settings.server.token:
+        req.add_header("Authorization", f"Bearer {settings.server.token.get_secret_value()}")
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:  # noqa: S310 (service URL from the lock)
+            body = json.loads(r.read() or b"{}")
+    except urllib.error.HTTPError as e:
+        raise HandoffError(f"the service answered HTTP {e.code}: {e.read()[:200].decode(errors='replace')}") from e
+    except (OSError, ValueError) as e:
+        raise HandoffError(f"cannot reach the service: {e}") from e
+    return int(body.get("accepted", len(paths)))
