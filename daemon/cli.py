@@ -46,10 +46,12 @@ def setup_logging(settings: Settings, quiet_console: bool = False) -> None:
     level = getattr(logging, settings.log_level)
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    # open_clip logs on the root logger; keep its INFO chatter out without silencing ours.
+    handler.addFilter(lambda r: r.name != "root" or r.levelno >= logging.WARNING)
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(logging.WARNING if quiet_console and level < logging.WARNING else level)
-    for noisy in ("chromadb", "httpx", "urllib3", "root"):
+    for noisy in ("chromadb", "httpx", "urllib3"):
         logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
 
 
@@ -64,14 +66,16 @@ def _open_runtime(settings: Settings, command: str, paths: list[Path]):
     except StoreLocked as e:
         if e.owner.get("command") == "serve":
             try:
-                n = hand_off(settings, e.owner, [os.path.abspath(p) for p in paths])
+                n, rejected = hand_off(settings, e.owner, [os.path.abspath(p) for p in paths])
             except HandoffError as he:
                 err.print(f"[red]error:[/red] {e}, and it did not take the paths: {he}. "
                           "Stop it first (systemctl stop reelfind) or add the folder to its roots.")
                 raise typer.Exit(3) from None
             err.print(f"{e}: handed {n} path(s) to it; it indexes them in the background "
                       "(follow with `reelfind status`).")
-            raise typer.Exit(0) from None
+            for r in rejected:
+                err.print(f"  [red]not taken[/red] {r.get('path')}: {r.get('reason')}")
+            raise typer.Exit(1 if rejected else 0) from None
         err.print(f"[red]error:[/red] {e}; wait for it to finish.")
         raise typer.Exit(3) from None
 
@@ -238,8 +242,19 @@ def status(
         return
     out.print(f"model: {st['model_identity']}  store: {st['store']}  frames: {st['vectors']}")
     out.print("files: " + ", ".join(f"{k} {v}" for k, v in st["counts"].items()))
-    if st.get("service"):
-        out.print(f"service: {st['service']}")
+    svc = st.get("service")
+    if svc:
+        out.print(f"service: pid {svc.get('pid')} {svc.get('state', '')}: {svc.get('status', '')}")
+        cur = svc.get("current")
+        if cur:
+            out.print(f"  indexing {cur.get('path')} at {cur.get('t', 0):.1f} s of {cur.get('duration') or 0:.1f} s")
+        q = svc.get("queue") or {}
+        if q:
+            out.print(f"  queue: {q.get('queued', 0)} queued, {q.get('settling', 0)} settling")
+        for r in svc.get("roots") or []:
+            if not r.get("present", True) or r.get("fallback"):
+                out.print(f"  [yellow]root[/yellow] {r.get('path')}: present={r.get('present')} "
+                          f"mode={r.get('mode')} fallback={r.get('fallback')}")
     for f in st["failed"]:
         out.print(f"  [red]failed[/red] {f['path']}: {f['reason']}")
     for f in st["warnings"]:

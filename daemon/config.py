@@ -44,7 +44,8 @@ class ModelSettings(_Section):
     config_path: Path | None = None
     device: Literal["auto", "cpu", "cuda"] = "auto"
     batch_size: int = Field(32, ge=1, le=1024)
-    # torch intra-op threads; 0 = number of CPU cores.
+    # CPU threads for embedding; 0 = number of CPU cores. The indexer embeds this many batches side
+    # by side, each on one torch thread (robust when the decoder or other processes share the cores).
     threads: int = Field(0, ge=0, le=256)
     # "fp32" (exact, default on CPU) or "bf16" (autocast; measured in bench/ before use).
     precision: Literal["fp32", "bf16", "fp16"] = "fp32"
@@ -59,6 +60,14 @@ class SamplingSettings(_Section):
     dedup_threshold: float = Field(2.0, ge=0, le=255)
     thumbnail_size: int = Field(256, ge=32, le=1024, description="shorter side of stored JPEG thumbnails")
     max_decode_errors: int = Field(50, ge=0, description="corrupt packets tolerated before giving up on a file")
+    # Which frames the decoder decodes at all (the costliest part of indexing 1080p footage):
+    #   "fast" (default): keyframes only when they come at least every `interval` (camera originals),
+    #          otherwise every reference frame (non-reference B-frames skipped). Cuts are detected
+    #          among the decoded frames, so a cut is placed at the first decoded frame after it
+    #          (within one keyframe interval with keyframes only). Several times faster on 1 s GOPs.
+    #   "auto": like "fast" only when detect_cuts = false; with cut detection every frame is decoded.
+    #   "all":  decode every frame (frame-accurate cuts).  "nonref" / "nonkey": force that skip mode.
+    decode_mode: Literal["fast", "auto", "all", "nonref", "nonkey"] = "fast"
 
 
 class StoreSettings(_Section):

@@ -10,7 +10,7 @@ import fnmatch
 import logging
 import os
 import shutil
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -75,6 +75,7 @@ class Plan:
     removed: list[str] = field(default_factory=list)
     failed_unchanged: list[FileRecord] = field(default_factory=list)
     unreadable: list[tuple[str, str]] = field(default_factory=list)
+    interrupted: bool = False  # should_stop() said stop: the scan is incomplete, nothing was deleted
     copied: list[str] = field(default_factory=list)
 
 
@@ -201,8 +202,13 @@ class Reconciler:
             self.thumbs.delete_video(vid)
         self.catalog.remove(rec.path)
 
-    def reconcile(self, root: Root, scope: Path | None = None) -> Plan:
-        """Full scan of a root (or a folder inside it): new/changed/moved files and deletions."""
+    def reconcile(self, root: Root, scope: Path | None = None,
+                  should_stop: Callable[[], bool] | None = None) -> Plan:
+        """Full scan of a root (or a folder inside it): new/changed/moved files and deletions.
+
+        `should_stop` is called once per file (the daemon's heartbeat and SIGTERM check); when it
+        returns True the scan ends early with `plan.interrupted` set and no deletions applied.
+        """
         plan = Plan()
         scope = scope or root.path
         if not root_present(root.path):
@@ -213,6 +219,9 @@ class Reconciler:
         self.catalog.set_unavailable(str(root.path), False)
         seen: set[str] = set()
         for p in walk(Root(scope, root.include, root.exclude)) if scope.is_dir() else [scope]:
+            if should_stop is not None and should_stop():
+                plan.interrupted = True
+                return plan
             seen.add(str(p))
             self.observe(p, root.path, plan)
         # New files were observed first so moves inside the scan match their old rows.

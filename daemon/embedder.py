@@ -18,6 +18,10 @@ from .config import ModelSettings
 log = logging.getLogger(__name__)
 
 
+_OPENAI_MEAN = (0.48145466, 0.4578275, 0.40821073)
+_OPENAI_STD = (0.26862954, 0.26130258, 0.27577711)
+
+
 class ModelLoadError(Exception):
     """The configured model or checkpoint cannot be loaded; message says what to fix."""
 
@@ -43,6 +47,8 @@ class Embedder:
         self._tokenizer = None
         self._device = "cpu"
         self._dtype = None
+        self._norm = None
+        self._fast_text = False
         if settings.config_path is not None:
             self._register_config(settings.config_path)
 
@@ -101,6 +107,20 @@ class Embedder:
     def device(self) -> str:
         return self._device
 
+    @property
+    def workers(self) -> int:
+        """How many batches the indexer embeds in parallel: model.threads (0 = CPU cores); 1 on a GPU."""
+        if self._device == "cuda":
+            return 1
+        return self.settings.threads or os.cpu_count() or 1
+
+    @staticmethod
+    def init_worker_thread() -> None:
+        """Run once in each embed worker thread: one torch (OpenMP) thread for its ops."""
+        import torch
+
+        torch.set_num_threads(1)
+
     # -- loading ----------------------------------------------------------------------------
     def load(self) -> None:
         """Load the model once (idempotent, thread-safe)."""
@@ -117,9 +137,12 @@ class Embedder:
 
         s = self.settings
         self.image_size  # validates the model name early  # noqa: B018
-        threads = s.threads or os.cpu_count() or 1
-        torch.set_num_threads(threads)
         device = _resolve_device(s.device)
+        # One torch thread per encode: parallelism comes from `workers` batches encoded side by side
+        # (see `workers`). Intra-op threading syncs all cores at a barrier hundreds of times per
+        # forward pass, so a decoder thread or another process taking a core stalls every op; on
+        # 2 busy cores it measured 2-5x slower than two single-threaded batches (bench/README.md).
+        torch.set_num_threads(1)
         pretrained: str | None = s.pretrained
         if pretrained.lower() == "none":
             log.warning(
@@ -155,7 +178,8 @@ class Embedder:
             model = model.half()
             self._dtype = torch.float16
         self._model, self._preprocess, self._tokenizer, self._device = model, preprocess, tokenizer, device
-        log.info("loaded model %s on %s (%d threads)", self.identity, device, threads)
+        self._fast_text = _causal_argmax_text(model)
+        log.info("loaded model %s on %s (%d embed workers)", self.identity, device, self.workers)
 
     # -- encoding ---------------------------------------------------------------------------
     def _autocast(self):
@@ -168,11 +192,50 @@ class Embedder:
         return contextlib.nullcontext()
 
     def preprocess(self, images: Sequence[Image.Image]):
-        """PIL images -> model input tensor (resize + centre crop + normalise)."""
+        """PIL images -> normalised model input tensor (N, 3, S, S)."""
         import torch
 
         self.load()
-        return torch.stack([self._preprocess(im.convert("RGB")) for im in images])
+        return self.normalize(torch.stack([torch.from_numpy(self.to_input_array(im)) for im in images]))
+
+    def to_input_array(self, image: Image.Image) -> np.ndarray:
+        """PIL image -> (S, S, 3) uint8 RGB array: the model's resize + centre crop, not yet normalised.
+
+        The same pixels as open_clip's transform (PIL bicubic resize of the shorter side to S, centre
+        crop with torchvision's rounding), but a quarter of the bytes of a float tensor: the decode
+        thread queues these and the embed loop normalises a whole batch at once (`normalize`).
+        """
+        size = self.image_size
+        im = image if image.mode == "RGB" else image.convert("RGB")
+        w, h = im.size
+        if min(w, h) != size:
+            if w <= h:
+                nw, nh = size, int(size * h / w)
+            else:
+                nw, nh = int(size * w / h), size
+            im = im.resize((nw, nh), Image.Resampling.BICUBIC)
+            w, h = nw, nh
+        top, left = int(round((h - size) / 2.0)), int(round((w - size) / 2.0))
+        if (w, h) != (size, size):
+            im = im.crop((left, top, left + size, top + size))
+        return np.array(im, dtype=np.uint8)  # a writable copy (torch.from_numpy wants one)
+
+    def normalize(self, batch):
+        """(N, S, S, 3) uint8 tensor -> (N, 3, S, S) float32 tensor normalised with the model's mean/std."""
+        import torch
+
+        self.load()
+        if self._norm is None:
+            cfg = getattr(self._model.visual, "preprocess_cfg", None) or {}
+            mean = cfg.get("mean") or getattr(self._model.visual, "image_mean", None) or _OPENAI_MEAN
+            std = cfg.get("std") or getattr(self._model.visual, "image_std", None) or _OPENAI_STD
+            # (x/255 - mean)/std == x * scale + shift, as ToTensor + Normalize compute it up to rounding
+            scale = 1.0 / (255.0 * torch.tensor(std, dtype=torch.float32))
+            shift = -torch.tensor(mean, dtype=torch.float32) / torch.tensor(std, dtype=torch.float32)
+            self._norm = (scale.view(1, 3, 1, 1), shift.view(1, 3, 1, 1))
+        scale, shift = self._norm
+        x = batch.permute(0, 3, 1, 2).to(torch.float32)
+        return torch.addcmul(shift, x, scale)
 
     def encode_tensor(self, batch) -> np.ndarray:
         import torch
@@ -185,6 +248,12 @@ class Embedder:
             feats = self._model.encode_image(x)
             feats = torch.nn.functional.normalize(feats.float(), dim=-1)
         return feats.cpu().numpy().astype(np.float32)
+
+    def encode_pixels(self, pixels: np.ndarray) -> np.ndarray:
+        """(N, S, S, 3) uint8 arrays from `to_input_array` -> (N, dim) unit vectors."""
+        import torch
+
+        return self.encode_tensor(self.normalize(torch.from_numpy(pixels)))
 
     def encode_images(self, images: Sequence[Image.Image]) -> np.ndarray:
         """Encode images in batches of model.batch_size; returns (N, dim) unit vectors."""
@@ -201,6 +270,43 @@ class Embedder:
         self.load()
         with torch.inference_mode(), self._autocast():
             tokens = self._tokenizer(list(texts)).to(self._device)
-            feats = self._model.encode_text(tokens)
+            encode = self._encode_text_prefix if self._fast_text else self._model.encode_text
+            feats = encode(tokens)
             feats = torch.nn.functional.normalize(feats.float(), dim=-1)
         return feats.cpu().numpy().astype(np.float32)
+
+    def _encode_text_prefix(self, tokens):
+        """open_clip CLIP.encode_text on only the tokens up to the last end-of-text token.
+
+        The text tower is causal (each position attends only to earlier ones) and pools the
+        end-of-text position, so the padding after it cannot change the result: running the first
+        L positions (a typical query is ~10 of the 77) gives the same vector several times faster.
+        """
+        import torch
+
+        m = self._model
+        eot = tokens.argmax(dim=-1)
+        n = int(eot.max()) + 1
+        tokens = tokens[:, :n]
+        cast = m.transformer.get_cast_dtype()
+        x = m.token_embedding(tokens).to(cast) + m.positional_embedding[:n].to(cast)
+        x = m.transformer(x, attn_mask=m.attn_mask[:n, :n])
+        x = m.ln_final(x)
+        x = x[torch.arange(x.shape[0], device=x.device), eot]
+        if isinstance(m.text_projection, torch.nn.Linear):
+            return m.text_projection(x)
+        return x @ m.text_projection
+
+
+def _causal_argmax_text(model) -> bool:
+    """True when the model is open_clip's CLIP with a causal text tower pooled at the argmax (EOT) token."""
+    import open_clip
+    import torch
+
+    if type(model) is not open_clip.CLIP or getattr(model, "text_pool_type", None) != "argmax":
+        return False
+    mask = getattr(model, "attn_mask", None)
+    if mask is None or mask.dim() != 2:
+        return False
+    causal = torch.full_like(mask, float("-inf")).triu_(1)
+    return bool(torch.equal(mask, causal))

@@ -18,8 +18,13 @@ def service_base_url(settings: Settings, owner: dict[str, Any]) -> str:
     return (owner.get("url") or settings.mcp_url).rsplit("/mcp", 1)[0]
 
 
-def hand_off(settings: Settings, owner: dict[str, Any], paths: list[str], timeout: float = 10.0) -> int:
-    """Ask the running service to index `paths`; returns how many it accepted."""
+def hand_off(
+    settings: Settings, owner: dict[str, Any], paths: list[str], timeout: float = 10.0
+) -> tuple[int, list[dict[str, Any]]]:
+    """Ask the running service to index `paths`: (how many it accepted, [{path, reason}] it refused).
+
+    The service answers 202 when it took at least one path, 422 (same body) when it took none.
+    """
     req = urllib.request.Request(
         service_base_url(settings, owner) + "/enqueue",
         data=json.dumps({"paths": paths}).encode(),
@@ -32,7 +37,13 @@ def hand_off(settings: Settings, owner: dict[str, Any], paths: list[str], timeou
         with urllib.request.urlopen(req, timeout=timeout) as r:  # noqa: S310 (service URL from the lock)
             body = json.loads(r.read() or b"{}")
     except urllib.error.HTTPError as e:
-        raise HandoffError(f"the service answered HTTP {e.code}: {e.read()[:200].decode(errors='replace')}") from e
+        raw = e.read()
+        try:
+            rejected = json.loads(raw).get("rejected") or []
+            detail = "; ".join(f"{r.get('path')}: {r.get('reason')}" for r in rejected)
+        except (ValueError, AttributeError):
+            detail = raw[:200].decode(errors="replace")
+        raise HandoffError(f"the service answered HTTP {e.code}: {detail}") from e
     except (OSError, ValueError) as e:
         raise HandoffError(f"cannot reach the service: {e}") from e
-    return int(body.get("accepted", len(paths)))
+    return int(body.get("accepted", 0)), list(body.get("rejected") or [])

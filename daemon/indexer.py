@@ -12,19 +12,26 @@ import queue
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, CancelledError, Future, ThreadPoolExecutor
+from concurrent.futures import wait as wait_futures
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from .catalog import FAILED, INDEXED, INDEXING, Catalog, FileRecord
 from .config import Settings
-from .decode import DecodeError, DecodeReport, probe, sample_frames
+from .decode import DecodeError, DecodeReport, probe, resolve_mode, sample_frames
 from .embedder import Embedder, ModelLoadError
 from .store import FrameRecord, FrameStore, Thumbnails, frame_id
 
 log = logging.getLogger(__name__)
 
 _END = object()
+# Smallest batch a free embed worker takes while the decoder is still running: per-image model cost
+# is ~1.5x higher at 1 image than from 8 up (ViT-B-32, one thread; bench/README.md).
+MIN_BATCH = 8
 
 
 @dataclass
@@ -132,19 +139,22 @@ class Indexer:
                      info.height, info.codec)
         report = DecodeReport()
         produced: list[str] = []
+        # Bounded: at most two batches of decoded frames wait (uint8, model size: ~10 MB for 64 frames).
         q: queue.Queue[Any] = queue.Queue(maxsize=max(2, 2 * self.settings.model.batch_size))
+        halt = threading.Event()  # tells the decoder to give up (stop requested, or the embed side failed)
         decoder = threading.Thread(
-            target=self._decode_worker, args=(rec, cursor, report, produced, q, stop),
+            target=self._decode_worker, args=(rec, cursor, report, produced, q, stop, halt),
             name=f"decode:{Path(rec.path).name}", daemon=True,
         )
         decoder.start()
         frames_before = self.progress.frames_done
-        committed = rec.frames if cursor >= 0 else 0
+        ok = False
         try:
-            committed += self._embed_loop(rec, q, stop, on_batch)
+            self._embed_loop(rec, q, stop, on_batch)
+            ok = True
         finally:
-            stop_local = stop.is_set()
-            if stop_local:
+            if stop.is_set() or not ok:
+                halt.set()
                 _drain(q)
             decoder.join()
         if stop.is_set():
@@ -156,60 +166,159 @@ class Indexer:
         self.progress.indexed += 1
         return Outcome(rec.path, INDEXED, len(produced), report.note)
 
+    def decode_mode(self, path: str) -> str:
+        """The decoder skip mode for this file (sampling.decode_mode resolved; see config.py)."""
+        sampling = self.settings.sampling
+        mode = sampling.decode_mode
+        if mode == "fast":
+            # decode.resolve_mode's choice for a run without cut detection (keyframes if dense enough,
+            # else reference frames); cut detection then runs on the frames that are decoded.
+            return resolve_mode(path, sampling.model_copy(update={"detect_cuts": False}), "auto")
+        return resolve_mode(path, sampling, mode)
+
     def _decode_worker(self, rec: FileRecord, cursor: int, report: DecodeReport, produced: list[str],
-                       q: queue.Queue[Any], stop: threading.Event) -> None:
-        """Decode thread: sample, skip what is already committed, preprocess, write thumbnails."""
+                       q: queue.Queue[Any], stop: threading.Event, halt: threading.Event) -> None:
+        """Decode thread: sample, skip what is already committed, write thumbnails, resize+crop for the model.
+
+        Frames go to the queue as uint8 (S, S, 3) arrays (the embed side normalises whole batches).
+        """
         try:
-            for fr in sample_frames(rec.path, self.settings.sampling, report):
-                if stop.is_set():
+            mode = self.decode_mode(rec.path)
+            for fr in sample_frames(rec.path, self.settings.sampling, report, mode=mode):
+                if stop.is_set() or halt.is_set():
                     break
                 fid = frame_id(rec.video_id, fr.t_start)
                 produced.append(fid)
                 if round(fr.t_start * 1000) <= cursor:
                     continue
                 self.thumbs.save(rec.video_id, fr.t_start, fr.image)
-                tensor = self.embedder.preprocess([fr.image])[0]
+                pixels = self.embedder.to_input_array(fr.image)
                 meta = FrameRecord(fid, rec.video_id, rec.path, fr.t_start, fr.t_end, fr.shot)
-                _put(q, (meta, tensor), stop)
+                _put(q, (meta, pixels), halt)
         except BaseException as e:  # hand the error to the embed loop
-            _put(q, e, stop)
+            _put(q, e, halt)
         finally:
-            _put(q, _END, stop)
+            _put(q, _END, halt)
 
     def _embed_loop(self, rec: FileRecord, q: queue.Queue[Any], stop: threading.Event,
                     on_batch: Callable[[], None] | None) -> int:
-        import torch
+        """Batch frames from the queue, embed batches on `workers` threads, commit them in decode order.
 
+        Each worker runs a whole batch on one torch thread: no OpenMP barrier between cores, so a
+        busy decoder (or another process) sharing the cores stalls nothing. A commit thread stores
+        finished batches (Chroma upsert, then the catalog cursor) in order, so this loop keeps the
+        workers fed meanwhile. Free workers start as soon as MIN_BATCH frames are queued (not a full
+        batch_size, so the model starts early in each file), splitting what is queued between them.
+        """
         bs = self.settings.model.batch_size
-        done = 0
+        min_batch = min(bs, MIN_BATCH)
+        workers = self.embedder.workers
+        commits: queue.Queue[tuple[list[FrameRecord], Future[np.ndarray]] | None] = queue.Queue()
+        state = {"done": 0, "batches": 0, "error": None}
+        committer = threading.Thread(target=self._committer, args=(rec, commits, state), daemon=True,
+                                     name=f"commit:{Path(rec.path).name}")
+        committer.start()
+        running: list[Future[np.ndarray]] = []
+        backlog: list[tuple[FrameRecord, np.ndarray]] = []  # frames taken from the queue, not yet batched
         finished = False
-        while not finished and not stop.is_set():
-            metas, tensors = [], []
-            while len(metas) < bs:
-                item = q.get()
-                if item is _END:
-                    finished = True
+        seen = 0
+        pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="embed",
+                                  initializer=self.embedder.init_worker_thread)
+        try:
+            while not stop.is_set() and state["error"] is None:
+                if on_batch and state["batches"] != seen:
+                    seen = state["batches"]
+                    on_batch()
+                running = [f for f in running if not f.done()]
+                free = workers - len(running)
+                if not finished and len(backlog) < bs:
+                    # Block only when there is nothing else to do; poll briefly while workers run.
+                    wait = 0.0 if free and len(backlog) >= min_batch else 0.02 if running else None
+                    finished = self._fill(q, backlog, bs, wait, stop)
+                if backlog and free and (finished or len(backlog) >= min_batch):
+                    n = -(-len(backlog) // free)  # split what is queued evenly across the free workers
+                    take, backlog = backlog[: min(bs, n)], backlog[min(bs, n) :]
+                    fut = pool.submit(self.embedder.encode_pixels, np.stack([px for _, px in take]))
+                    running.append(fut)
+                    commits.put(([m for m, _ in take], fut))
+                    continue
+                if finished and not backlog:
                     break
-                if isinstance(item, BaseException):
-                    raise item
-                metas.append(item[0])
-                tensors.append(item[1])
-            if not metas:
-                break
-            vectors = self.embedder.encode_tensor(torch.stack(tensors))
-            self.store.upsert(metas, vectors)
-            last = metas[-1]
-            done += len(metas)
-            # The cursor moves only after the vectors are stored: a crash re-embeds at most one batch.
-            self.catalog.update(rec.path, cursor_ms=round(last.t_start * 1000),
-                                frames=(rec.frames if rec.cursor_ms is not None else 0) + done)
-            p = self.progress
-            p.frames_done += len(metas)
-            p.video_seconds_done += last.t_end - metas[0].t_start
-            p.current_t = last.t_end
-            if on_batch:
-                on_batch()
-        return done
+                if running and not free:
+                    wait_futures(running, timeout=0.2, return_when=FIRST_COMPLETED)
+        finally:
+            if stop.is_set() or state["error"] is not None or not finished:
+                for f in running:
+                    f.cancel()  # queued batches are dropped; the commit thread stops at the first gap
+            commits.put(None)
+            pool.shutdown(wait=True)
+            committer.join()
+        if state["error"] is not None:
+            raise state["error"]
+        if on_batch and state["batches"] != seen:
+            on_batch()
+        return state["done"]
+
+    def _committer(self, rec: FileRecord, commits: queue.Queue[Any], state: dict[str, Any]) -> None:
+        """Commit thread: store each batch's vectors, then move the cursor, strictly in decode order.
+
+        After a failed or cancelled batch nothing later is committed, so the cursor never skips frames."""
+        broken = False
+        while (item := commits.get()) is not None:
+            if broken:
+                continue
+            metas, fut = item
+            try:
+                vectors = fut.result()
+            except CancelledError:
+                broken = True
+                continue
+            except BaseException as e:
+                state["error"], broken = e, True
+                continue
+            try:
+                state["done"] += self._commit(rec, metas, vectors, state["done"])
+                state["batches"] += 1
+            except BaseException as e:
+                state["error"], broken = e, True
+
+    @staticmethod
+    def _fill(q: queue.Queue[Any], backlog: list[Any], bs: int, wait: float | None, stop: threading.Event) -> bool:
+        """Move queued frames to the backlog, waiting up to `wait` s (None: until one comes) for the first.
+
+        Returns True once the decoder has finished (its end marker was taken)."""
+        while len(backlog) < bs:
+            try:
+                if wait is None:
+                    item = q.get(timeout=0.2)
+                elif wait > 0:
+                    item = q.get(timeout=wait)
+                else:
+                    item = q.get_nowait()
+            except queue.Empty:
+                if wait is None and not stop.is_set():
+                    continue
+                return False
+            if item is _END:
+                return True
+            if isinstance(item, BaseException):
+                raise item
+            backlog.append(item)
+            wait = 0.0
+        return False
+
+    def _commit(self, rec: FileRecord, metas: list[FrameRecord], vectors: np.ndarray, done: int) -> int:
+        self.store.upsert(metas, vectors)
+        last = metas[-1]
+        # The cursor moves only after the vectors are stored (and batches commit in decode order):
+        # a crash re-embeds at most the batches in flight.
+        self.catalog.update(rec.path, cursor_ms=round(last.t_start * 1000),
+                            frames=(rec.frames if rec.cursor_ms is not None else 0) + done + len(metas))
+        p = self.progress
+        p.frames_done += len(metas)
+        p.video_seconds_done += last.t_end - metas[0].t_start
+        p.current_t = last.t_end
+        return len(metas)
 
     def _finish(self, rec: FileRecord, produced: list[str], report: DecodeReport) -> None:
         keep = set(produced)

@@ -57,6 +57,7 @@ class Runtime:
                 for r in self.settings.roots]
 
     def close(self) -> None:
+        self.store.close()
         self.catalog.close()
         if self.lock:
             self.lock.release()

@@ -116,7 +116,33 @@ class FrameStore:
         metas = [{**m, "path": path} for m in got["metadatas"]]
         self._collection.update(ids=got["ids"], metadatas=metas)
 
+    def close(self) -> None:
+        """Release the client (the last close of a path stops Chroma's shared system for it)."""
+        close = getattr(self._client, "close", None)
+        if callable(close):
+            close()
+
     # -- reads ------------------------------------------------------------------------------
+    def sample_vectors(self, n: int) -> np.ndarray:
+        """Up to n vectors spread over the collection (64 random windows), e.g. a query's background."""
+        total = self.count()
+        if total == 0:
+            return np.zeros((0, 0), np.float32)
+        if total <= n:
+            spans = [(o, 5000) for o in range(0, total, 5000)]
+        else:
+            windows = 64
+            per = max(1, n // windows)
+            rng = np.random.default_rng(total)
+            starts = rng.choice(total - per + 1, size=min(windows, total - per + 1), replace=False)
+            spans = [(int(o), per) for o in sorted(starts)]
+        chunks = []
+        for offset, limit in spans:
+            got = self._collection.get(include=["embeddings"], limit=limit, offset=offset)
+            if len(got["embeddings"]):
+                chunks.append(np.asarray(got["embeddings"], dtype=np.float32))
+        return np.concatenate(chunks) if chunks else np.zeros((0, 0), np.float32)
+
     def count(self) -> int:
         return self._collection.count()
 

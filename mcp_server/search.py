@@ -1,23 +1,43 @@
-"""Query service: text -> cached embedding -> nearest frames -> moments grouped per video."""
+"""Query service: text -> cached embedding -> nearest frames -> moments grouped per video.
+
+`SearchService` is the read side shared by the CLI and the MCP tools. Besides plain moment search
+it judges results against the query's background (see scoring.py), and offers scenes
+(scenes.py), score timelines and frames (timeline.py), and the video list and index status
+(overview.py). Every method is blocking: async callers run them in a worker thread.
+"""
 
 from __future__ import annotations
 
-import fnmatch
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from daemon.catalog import Catalog
+from daemon.catalog import Catalog, FileRecord
 from daemon.config import Settings
 from daemon.embedder import Embedder
 from daemon.store import FrameRecord, FrameStore, Thumbnails
 
+from .inputs import QueryError, decode_image, file_uri, glob_match, resolve_video
+from .models import BackgroundOut, MomentOut, SearchOut
+from .scoring import WEAK_Z, Background, background_of, frame_at, verdict
 
-class QueryError(ValueError):
-    """Bad query input; the message is shown to the user/assistant as is."""
+if TYPE_CHECKING:
+    from .models import FrameOut, ScenesOut, StatusOut, TimelineOut, VideoListOut
+
+__all__ = ["Moment", "QueryError", "SearchService", "TextEmbeddingCache", "merge_hits"]
+
+# Random frame vectors a query's background is measured on; refreshed when the index grows.
+BACKGROUND_SAMPLE = 2048
+BACKGROUND_TTL = 600.0
+# Weight of the negative description in `exclude` (query vector minus this times the exclusion).
+EXCLUDE_WEIGHT = 0.5
+# Per-video frame vectors kept in memory for timelines, scenes and similar_moments.
+FRAME_CACHE_FRAMES = 60_000
 
 
 @dataclass
@@ -103,6 +123,10 @@ class SearchService:
         self.embedder = embedder
         self.thumbs = thumbs
         self.text_cache = TextEmbeddingCache(embedder, settings.query.text_cache_size)
+        self._sample_lock = threading.Lock()
+        self._sample: tuple[float, int, np.ndarray] | None = None  # (time, index size, vectors)
+        self._frames_lock = threading.Lock()
+        self._frames: OrderedDict[tuple, tuple[list[FrameRecord], np.ndarray]] = OrderedDict()
 
     # -- validation -------------------------------------------------------------------------
     def check_query(self, query: str) -> str:
@@ -124,20 +148,99 @@ class SearchService:
         """Video ids whose path matches the glob (None = no filter)."""
         if not path_glob:
             return None
-        recs = self.catalog.all()
-        return [r.video_id for r in recs
-                if fnmatch.fnmatch(r.path, path_glob) or fnmatch.fnmatch(r.path.rsplit("/", 1)[-1], path_glob)]
+        return [r.video_id for r in self.catalog.all() if glob_match(r.path, path_glob)]
 
-    # -- queries ----------------------------------------------------------------------------
+    def resolve_video(self, video: str) -> FileRecord:
+        """The indexed file meant by a video_id, catalogued path or unique file name."""
+        return resolve_video(self.catalog, video)
+
+    def check_time(self, rec: FileRecord, t: float, frames: list[FrameRecord]) -> float:
+        if not isinstance(t, int | float) or t != t or t in (float("inf"), float("-inf")):
+            raise QueryError(f"time must be a number of seconds (got {t!r})")
+        if t < 0:
+            raise QueryError(f"time must be 0 or more seconds (got {t})")
+        end = max(rec.duration or 0.0, frames[-1].t_end if frames else 0.0)
+        if t > end + 0.5:
+            raise QueryError(f"time {t} s is past the end of {rec.path} ({end:.2f} s long)")
+        return float(t)
+
+    # -- vectors ----------------------------------------------------------------------------
+    def query_vector(self, query: str, exclude: str | None = None) -> np.ndarray:
+        """Unit text vector; with `exclude`, the query minus EXCLUDE_WEIGHT x the exclusion."""
+        vec = self.text_cache.get(self.check_query(query))
+        if exclude is not None and exclude.strip():
+            neg = self.text_cache.get(self.check_query(exclude))
+            vec = vec - EXCLUDE_WEIGHT * neg
+            vec = vec / max(float(np.linalg.norm(vec)), 1e-12)
+        return np.asarray(vec, dtype=np.float32)
+
+    def image_vector(self, image_base64: str) -> np.ndarray:
+        return self.embedder.encode_images([decode_image(image_base64)])[0]
+
+    def video_frames(self, rec: FileRecord) -> tuple[list[FrameRecord], np.ndarray]:
+        """A video's frames (time order) and their vectors, cached until the file is re-indexed."""
+        key = (rec.video_id, rec.frames, rec.updated_at)
+        with self._frames_lock:
+            hit = self._frames.get(key)
+            if hit is not None:
+                self._frames.move_to_end(key)
+                return hit
+        recs, vecs = self.store.video_frames(rec.video_id, with_vectors=True)
+        if not recs:
+            raise QueryError(f"{rec.path} has no indexed frames in the store (re-index it)")
+        entry = (recs, np.asarray(vecs, dtype=np.float32))
+        with self._frames_lock:
+            for k in [k for k in self._frames if k[0] == rec.video_id]:
+                del self._frames[k]
+            self._frames[key] = entry
+            while sum(len(v[0]) for v in self._frames.values()) > FRAME_CACHE_FRAMES and len(self._frames) > 1:
+                self._frames.popitem(last=False)
+        return entry
+
+    def background(self, vector: np.ndarray) -> Background:
+        """The vector's scores against a cached random sample of indexed frames, summarised."""
+        total, sample = self._background_sample()
+        scores = sample @ np.asarray(vector, dtype=np.float32) if len(sample) else np.zeros(0)
+        return background_of(scores, total)
+
+    def _background_sample(self) -> tuple[int, np.ndarray]:
+        total = self.store.count()
+        with self._sample_lock:
+            cached = self._sample
+            if cached is not None:
+                when, size, vecs = cached
+                if time.monotonic() - when < BACKGROUND_TTL and abs(total - size) <= 0.05 * max(size, 1):
+                    return total, vecs
+            vecs = self.store.sample_vectors(BACKGROUND_SAMPLE)
+            self._sample = (time.monotonic(), total, vecs)
+            return total, vecs
+
+    def warm(self) -> None:
+        """Load the model and the background sample now, so the first query is fast."""
+        self.embedder.load()
+        self.text_cache.get("a photo")
+        self._background_sample()
+
+    # -- moments ----------------------------------------------------------------------------
     def search_vector(self, vector: np.ndarray, limit: int = 10, path_glob: str | None = None,
                       min_score: float | None = None, t_from: float | None = None,
                       t_to: float | None = None) -> list[Moment]:
-        limit = self.check_limit(limit)
+        return self._moments(vector, self.check_limit(limit), path_glob, min_score, t_from, t_to)
+
+    def _moments(self, vector: np.ndarray, limit: int, path_glob: str | None, min_score: float | None,
+                 t_from: float | None = None, t_to: float | None = None) -> list[Moment]:
         where = _time_where(t_from, t_to)
         # Over-fetch frames: several frames usually merge into one moment.
         hits = self.store.query(vector, min(limit * 8, 2000), self.video_ids_matching(path_glob), where)
         if min_score is not None:
             hits = [h for h in hits if h.score >= min_score]
+        if hits:
+            # Only frames that match about as well as the best one form moments ("half maximum" in
+            # background sigmas); otherwise on a small index every adjacent weak hit would merge.
+            bg = self.background(vector)
+            best_z = float(bg.z(max(h.score for h in hits)))
+            floor = relevance_floor(best_z)
+            hits = [h for h in hits if bg.z(h.score) >= floor]
         return merge_hits(hits, self.settings.query.merge_gap, self.thumbs)[:limit]
 
     def search_text(self, query: str, limit: int = 10, path_glob: str | None = None,
@@ -145,6 +248,98 @@ class SearchService:
                     t_to: float | None = None) -> list[Moment]:
         vec = self.text_cache.get(self.check_query(query))
         return self.search_vector(vec, limit, path_glob, min_score, t_from, t_to)
+
+    def search(self, query: str, limit: int = 10, path_glob: str | None = None,
+               min_score: float | None = None, exclude: str | None = None) -> SearchOut:
+        """Ranked moments for a description, each judged against the query's background."""
+        vec = self.query_vector(query, exclude)
+        moments = self.search_vector(vec, limit, path_glob, min_score)
+        out = self.judge(moments, self.background(vec), "the query", path_glob)
+        return out.model_copy(update={"query": query.strip(), "exclude": (exclude or "").strip() or None})
+
+    def search_image(self, image_base64: str, limit: int = 10, path_glob: str | None = None,
+                     min_score: float | None = None) -> SearchOut:
+        """Moments that look like the given image."""
+        limit = self.check_limit(limit)
+        vec = self.image_vector(image_base64)
+        out = self.judge(self._moments(vec, limit, path_glob, min_score), self.background(vec), "the image",
+                         path_glob)
+        return out.model_copy(update={"query": "<image>"})
+
+    def similar(self, video: str, t: float, limit: int = 10, path_glob: str | None = None,
+                same_video: bool = True) -> SearchOut:
+        """Moments that look like the indexed frame of `video` at time `t` (that moment excluded)."""
+        limit = self.check_limit(limit)
+        rec = self.resolve_video(video)
+        frames, vecs = self.video_frames(rec)
+        t = self.check_time(rec, t, frames)
+        i = frame_at(np.array([f.t_start for f in frames]), np.array([f.t_end for f in frames]), t)
+        src = frames[i]
+        moments = [m for m in self._moments(vecs[i], limit + 8, path_glob, None)
+                   if m.video_id != rec.video_id or (same_video and not m.start <= src.t_start < m.end)]
+        out = self.judge(moments[:limit], self.background(vecs[i]), "that frame", path_glob)
+        return out.model_copy(update={"query": f"{rec.path} @ {src.t_start:.2f}s"})
+
+    def judge(self, moments: Sequence[Moment], bg: Background, what: str, path_glob: str | None) -> SearchOut:
+        """Moments with z-scores, a good/weak/none label and a sentence saying how far to trust them."""
+        out = [moment_out(k + 1, m, float(bg.z(m.score))) for k, m in enumerate(moments)]
+        best_z = max((m.z for m in out), default=None)
+        match = bg.label(best_z)
+        message = verdict(match, best_z, bg, what)
+        if not out and path_glob and not self.video_ids_matching(path_glob):
+            message = f"No indexed video matches path_glob {path_glob!r}; see list_videos."
+        return SearchOut(query="", match=match, message=message, best_z=_r(best_z),
+                         background=background_out(bg), moments=out)
+
+    # -- other views (see scenes.py, timeline.py, overview.py) ------------------------------
+    def scenes(self, concepts: Sequence[str], limit: int = 10, path_glob: str | None = None,
+               threshold_z: float = 2.5, min_duration: float = 0.0) -> ScenesOut:
+        from .scenes import find_scenes
+
+        return find_scenes(self, concepts, limit, path_glob, threshold_z, min_duration)
+
+    def timeline(self, video: str, query: str, max_points: int = 300,
+                 peaks: int = 5) -> tuple[TimelineOut, bytes]:
+        from .timeline import score_timeline
+
+        return score_timeline(self, video, query, max_points, peaks)
+
+    def frame(self, video: str, t: float) -> FrameOut:
+        from .timeline import frame_at_time
+
+        return frame_at_time(self, video, t)
+
+    def list_videos(self, path_glob: str | None = None, state: str | None = None, limit: int = 50,
+                    offset: int = 0) -> VideoListOut:
+        from .overview import list_videos
+
+        return list_videos(self, path_glob, state, limit, offset)
+
+    def status(self, current: dict[str, Any] | None = None) -> StatusOut:
+        from .overview import index_status
+
+        return index_status(self, current)
+
+
+def relevance_floor(best_z: float) -> float:
+    """z a frame needs to join a moment, given the best frame's z: half the best, but never more than
+    a weak match needs, nor less than one sigma below the best."""
+    return max(min(WEAK_Z, best_z - 1.0), 0.5 * best_z)
+
+
+def _r(x: float | None, nd: int = 2) -> float | None:
+    return None if x is None else round(float(x), nd)
+
+
+def background_out(bg: Background) -> BackgroundOut:
+    return BackgroundOut(median=round(bg.median, 4), sigma=round(bg.sigma, 4), sample_size=bg.sample_size,
+                         good_z=round(bg.good_z, 2))
+
+
+def moment_out(rank: int, m: Moment, z: float) -> MomentOut:
+    return MomentOut(rank=rank, video_id=m.video_id, path=m.path, name=m.path.rsplit("/", 1)[-1],
+                     start=m.start, end=m.end, peak=m.peak, score=m.score, z=round(z, 2), frames=m.frames,
+                     thumbnail=m.thumbnail, uri=file_uri(m.path, m.start, m.end))
 
 
 def _time_where(t_from: float | None, t_to: float | None) -> dict | None:

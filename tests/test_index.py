@@ -13,6 +13,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from daemon.decode import probe
@@ -367,5 +368,6 @@ def test_copied_file_reuses_vectors_without_embedding(small_root):
     assert copy.state == "indexed" and copy.frames == src.frames and copy.video_id != src.video_id
     _, v_src = rt.store.video_frames(src.video_id, with_vectors=True)
     frames, v_copy = rt.store.video_frames(copy.video_id, with_vectors=True)
-    assert (v_src == v_copy).all() and {f.path for f in frames} == {copy.path}
+    # Chroma re-normalises cosine vectors on insert: equal up to float32 rounding.
+    assert np.allclose(v_src, v_copy, atol=1e-6) and {f.path for f in frames} == {copy.path}
     assert all(rt.thumbs.path(copy.video_id, f.t_start).exists() for f in frames)

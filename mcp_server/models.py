@@ -1,0 +1,154 @@
+"""Structured outputs of the MCP tools (their JSON schemas are the tools' `outputSchema`)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+MatchLabel = Literal["good", "weak", "none"]
+
+
+class BackgroundOut(BaseModel):
+    median: float = Field(description="median score of this query against a random sample of indexed frames")
+    sigma: float = Field(description="robust spread of those background scores")
+    sample_size: int
+    good_z: float = Field(description="z a result needs to count as a good match over this index")
+
+
+class MomentOut(BaseModel):
+    rank: int
+    video_id: str
+    path: str = Field(description="the video file (on the machine that runs reelfind)")
+    name: str = Field(description="file name")
+    start: float = Field(description="seconds from the start of the video")
+    end: float = Field(description="seconds")
+    peak: float = Field(description="time of the best-matching frame, seconds")
+    score: float = Field(description="cosine similarity of the best frame to the query")
+    z: float = Field(description="sigmas above the query's background; >= good_z is a good match")
+    frames: int = Field(description="matching frames merged into this moment")
+    thumbnail: str | None = Field(description="JPEG of the peak frame (path on the reelfind machine)")
+    uri: str = Field(description="playable reference: file URI with a #t=start,end media fragment")
+
+
+class SearchOut(BaseModel):
+    query: str
+    exclude: str | None = None
+    match: MatchLabel = Field(description="good / weak / none: how far the best result beats the background")
+    message: str
+    best_z: float | None
+    background: BackgroundOut | None
+    moments: list[MomentOut]
+
+
+class SceneOut(BaseModel):
+    rank: int
+    video_id: str
+    path: str
+    name: str
+    start: float
+    end: float
+    peak: float = Field(description="time where the weakest concept is strongest")
+    score: float = Field(description="weakest concept's cosine score at the peak")
+    z: float = Field(description="weakest concept's z at the peak")
+    mean_z: float = Field(description="mean over the scene's frames of the weakest concept's z")
+    concepts: dict[str, float] = Field(description="each concept's z at the peak")
+    frames: int
+    shots: list[int] = Field(description="shot numbers (0-based, +1 per detected cut) the scene spans")
+    snapped_to_shots: bool = Field(description="bounds widened to the surrounding shot cuts")
+    thumbnail: str | None
+    uri: str
+
+
+class ScenesOut(BaseModel):
+    concepts: list[str]
+    threshold_z: float
+    match: MatchLabel
+    message: str
+    best_z: float | None
+    videos_scanned: int
+    scenes: list[SceneOut]
+
+
+class TimelinePoint(BaseModel):
+    start: float
+    end: float
+    score: float
+    z: float
+
+
+class PeakOut(BaseModel):
+    time: float
+    start: float
+    end: float
+    score: float
+    z: float
+    thumbnail: str | None
+    uri: str
+
+
+class TimelineOut(BaseModel):
+    video_id: str
+    path: str
+    name: str
+    query: str
+    duration: float
+    frames: int = Field(description="indexed frames in the video")
+    binned: bool = Field(description="true if points are bins (best frame per bin), not single frames")
+    match: MatchLabel
+    message: str
+    background: BackgroundOut
+    peaks: list[PeakOut]
+    points: list[TimelinePoint]
+    heatmap: str = Field(description="what the attached PNG shows")
+
+
+class FrameOut(BaseModel):
+    video_id: str
+    path: str
+    name: str
+    requested_time: float
+    start: float = Field(description="the returned frame stands for [start, end) seconds")
+    end: float
+    shot: int
+    thumbnail: str
+    uri: str
+
+
+class VideoOut(BaseModel):
+    video_id: str
+    path: str
+    name: str
+    state: str = Field(description="pending, indexing, indexed or failed")
+    duration: float | None
+    frames: int
+    error: str | None = Field(description="why indexing failed")
+    note: str | None = Field(description="problems met while indexing (e.g. truncated file)")
+    unavailable: bool = Field(description="its folder (e.g. a network share) is offline")
+    uri: str
+
+
+class VideoListOut(BaseModel):
+    total: int
+    offset: int
+    limit: int
+    videos: list[VideoOut]
+
+
+class FailedOut(BaseModel):
+    path: str
+    reason: str | None
+    attempts: int
+
+
+class StatusOut(BaseModel):
+    model_identity: str
+    model_loaded: bool
+    device: str
+    vectors: int = Field(description="frame vectors in the store")
+    counts: dict[str, int] = Field(description="files per state, plus unavailable and frames")
+    current: dict[str, Any] | None = Field(description="what the indexer is doing now (None: idle or not "
+                                                       "running in this process)")
+    failed: list[FailedOut]
+    roots: list[str]
+    store: str

@@ -1,0 +1,364 @@
+"""The reelfind MCP server: tools, a resource and prompts over the query side (mcp v2 `MCPServer`).
+
+Public entry points (used by `reelfind serve` and `reelfind mcp`):
+
+    build_server(provider) -> MCPServer
+        All tools/resources/prompts. `provider` is a `mcp_server.providers.ServiceProvider`:
+        an object with `settings`, `search_service() -> SearchService` (blocking, called in a
+        worker thread) and `current_work() -> dict | None` (live indexer progress). Use
+        `RuntimeProvider(runtime)` inside the service, `LocalProvider(settings)` standalone.
+
+    http_app(settings, provider) -> Starlette
+        Streamable HTTP at /mcp plus GET /status (index status JSON). With `server.token` set,
+        every request needs `Authorization: Bearer <token>` (else 401). Its lifespan runs the MCP
+        session manager and warms the model: give it to uvicorn as the top-level app, or, when
+        mounting it in another Starlette app, enter `app.router.lifespan_context(app)` from the
+        parent's lifespan (Starlette does not run a mounted app's lifespan).
+
+    make_uvicorn_server(settings, provider) -> uvicorn.Server
+        http_app on settings.server.host:port; `.run()` blocks (a thread is fine), set
+        `.should_exit = True` to stop.
+
+Tools never block the event loop: store, model and catalog work runs in worker threads, at most
+`providers.MAX_PARALLEL` at a time. Bad input becomes a tool error (is_error result) with a clear message.
+"""
+
+# No `from __future__ import annotations`: tool signatures use closure-local Annotated aliases
+# that MCPServer must evaluate at registration.
+import base64
+import hmac
+import json
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Annotated, Any, Literal, TypeVar
+
+import anyio
+from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
+from mcp_types import CallToolResult, ContentBlock, ImageContent, TextContent, ToolAnnotations
+from pydantic import BaseModel, Field
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from daemon.config import Settings
+from daemon.embedder import ModelLoadError
+from daemon.store import StoreError
+
+from .inputs import MAX_IMAGE_BASE64, QueryError
+from .models import FrameOut, ScenesOut, SearchOut, StatusOut, TimelineOut, VideoListOut
+from .overview import video_out
+from .providers import ServiceProvider, ServiceUnavailable, warm_in_background, work_slots
+from .search import SearchService
+
+log = logging.getLogger(__name__)
+
+MAX_THUMBNAILS = 10
+RESOURCE_VIDEO_CAP = 1000
+MAX_HTTP_BODY = 24 * 1024 * 1024  # a base64 image of up to 16 MB fits (the SDK default is 4 MiB)
+_T = TypeVar("_T")
+
+READ_ONLY = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_hint=True,
+                            open_world_hint=False)
+
+INSTRUCTIONS = """\
+reelfind searches video footage by what is in the picture (CLIP embeddings of sampled frames): \
+free text such as names, objects, actions, places, text shown on screen; misspellings are fine.
+- search_footage: moments for one description. find_scenes: stretches where several things hold \
+at once (all_of=["a", "b"]). score_timeline: where in ONE video something appears (curve + heatmap). \
+similar_moments / search_by_image: look-alike moments. get_frame: look at a moment. list_videos, \
+index_status: what is indexed.
+- Every answer has match = good / weak / none and a message: 'none' means the footage probably \
+does not contain it; say so instead of presenting those results as found. Look at the thumbnails \
+to confirm before asserting what a moment shows.
+- Times are seconds from the start of the file; `uri` opens the file at that time."""
+
+
+# -- plumbing ---------------------------------------------------------------------------------------
+
+async def _run(provider: ServiceProvider, fn: Callable[..., _T], *args: Any) -> _T:
+    """Run `fn(service, *args)` in a worker thread; map expected failures to clear tool errors."""
+
+    def work() -> _T:
+        with work_slots:
+            return fn(provider.search_service(), *args)
+
+    try:
+        return await anyio.to_thread.run_sync(work)
+    except QueryError as e:
+        raise ToolError(str(e)) from None
+    except (ServiceUnavailable, StoreError, ModelLoadError) as e:
+        raise ToolError(f"the index is not available: {e}") from None
+    except Exception as e:
+        log.exception("tool failed")
+        raise ToolError(f"internal error ({type(e).__name__}); the reelfind log has the details") from None
+
+
+def _image(path: str | None) -> bytes | None:
+    if not path:
+        return None
+    try:
+        return Path(path).read_bytes()
+    except OSError:
+        return None
+
+
+def _result(model: BaseModel, images: list[tuple[str, bytes | None, str]] | None = None) -> CallToolResult:
+    """Structured content plus the same JSON as text, then captioned images."""
+    content: list[ContentBlock] = [TextContent(type="text", text=model.model_dump_json())]
+    for caption, data, mime in images or []:
+        if data:
+            content.append(TextContent(type="text", text=caption))
+            content.append(ImageContent(type="image", data=base64.b64encode(data).decode(), mime_type=mime))
+    return CallToolResult(content=content, structured_content=model.model_dump(mode="json"))
+
+
+def _moment_images(out: SearchOut | ScenesOut, n: int) -> list[tuple[str, bytes | None, str]]:
+    items = out.moments if isinstance(out, SearchOut) else out.scenes
+    return [(f"#{m.rank} {m.name} {m.start:.1f}-{m.end:.1f} s (peak {m.peak:.1f} s, z {m.z})",
+             _image(m.thumbnail), "image/jpeg") for m in items[:n]]
+
+
+# -- the server -------------------------------------------------------------------------------------
+
+def build_server(provider: ServiceProvider, *, warm: bool = True) -> MCPServer:
+    """The reelfind MCP server over `provider` (see the module docstring); `warm`: get the provider
+    ready (model, background sample) in the background when a session starts."""
+    q = provider.settings.query
+    Query = Annotated[str, Field(min_length=1, max_length=q.max_query_chars,
+                                 description="what should be in the picture, in plain words")]
+    Limit = Annotated[int, Field(ge=1, le=q.max_limit, description="how many results")]
+    Glob = Annotated[str | None, Field(max_length=1000, description=(
+        "only videos whose full path or file name matches this glob, e.g. '*.mp4' or '/footage/2024/*'"))]
+    Video = Annotated[str, Field(min_length=1, max_length=4096, description=(
+        "an indexed video: its video_id, its path as list_videos shows it, or a file name that is unique"))]
+    Seconds = Annotated[float, Field(ge=0, allow_inf_nan=False, description="seconds from the start of the video")]
+    Thumbs = Annotated[int, Field(ge=0, le=MAX_THUMBNAILS, description="attach thumbnails of the top N results")]
+    MinScore = Annotated[float | None, Field(ge=-1, le=1, allow_inf_nan=False, description=(
+        "drop frames whose cosine score is below this (scores are model-specific; prefer the z values)"))]
+
+    @asynccontextmanager
+    async def lifespan(_: MCPServer) -> AsyncIterator[None]:
+        if warm:
+            warm_in_background(provider)
+        yield
+
+    mcp: MCPServer = MCPServer("reelfind", title="reelfind footage search", instructions=INSTRUCTIONS,
+                               version="0.1.0", lifespan=lifespan, log_level=provider.settings.log_level)
+
+    @mcp.tool(title="Search footage", annotations=READ_ONLY)
+    async def search_footage(query: Query, limit: Limit = 10, path_glob: Glob = None, min_score: MinScore = None,
+                             exclude: Annotated[str | None, Field(max_length=q.max_query_chars, description=(
+                                 "optional: lower frames that match this description, e.g. 'night'"))] = None,
+                             thumbnails: Thumbs = 3) -> Annotated[CallToolResult, SearchOut]:
+        """Find moments in the indexed videos that match a description.
+
+        Returns ranked moments (file path, start/end/peak seconds, score, z = sigmas above the
+        query's background, a file:// URI that plays from the start) merged from neighbouring
+        matching frames, with thumbnails of the top results attached. `match`/`message` say
+        whether anything really matched: 'none' means no good match exists in the footage.
+        """
+        out = await _run(provider, SearchService.search, query, limit, path_glob, min_score, exclude)
+        return _result(out, _moment_images(out, thumbnails))
+
+    @mcp.tool(title="Find scenes where things appear together", annotations=READ_ONLY)
+    async def find_scenes(
+        description: Annotated[str | None, Field(max_length=q.max_query_chars, description=(
+            "one thing that must be in the picture (use all_of for several at once)"))] = None,
+        all_of: Annotated[list[Annotated[str, Field(min_length=1, max_length=q.max_query_chars)]] | None,
+                          Field(max_length=8, description=(
+                              "things that must ALL be in the picture at the same time, e.g. "
+                              "['Aragorn', 'Legolas'] or ['a car', 'two people talking']"))] = None,
+        limit: Limit = 10, path_glob: Glob = None,
+        threshold_z: Annotated[float, Field(ge=0, le=20, allow_inf_nan=False, description=(
+            "every concept must be at least this many sigmas above its background; lower finds more"))] = 2.5,
+        min_duration: Annotated[float, Field(ge=0, le=86400, allow_inf_nan=False,
+                                             description="drop scenes shorter than this (seconds)")] = 0.0,
+        thumbnails: Thumbs = 3,
+    ) -> Annotated[CallToolResult, ScenesOut]:
+        """Find contiguous scenes where every given concept holds at once (soft AND).
+
+        A frame scores by its weakest concept, so 'Aragorn' + 'Legolas' finds them together, not
+        either alone. Scenes are runs of such frames, with bounds widened to shot cuts where most
+        of the shot qualifies. Each scene has start/end/peak seconds, per-concept z at the peak,
+        the shots it spans, a thumbnail and a playable URI.
+        """
+        concepts = ([description] if description and description.strip() else []) + list(all_of or [])
+        if not concepts:
+            raise ToolError("give a description or all_of=[...] (the things that must be in the picture)")
+        out = await _run(provider, SearchService.scenes, concepts, limit, path_glob, threshold_z, min_duration)
+        return _result(out, _moment_images(out, thumbnails))
+
+    @mcp.tool(title="Moments similar to a moment", annotations=READ_ONLY)
+    async def similar_moments(video: Video, time: Seconds, limit: Limit = 10, path_glob: Glob = None,
+                              same_video: Annotated[bool, Field(description=(
+                                  "also return other moments of the same video"))] = True,
+                              thumbnails: Thumbs = 3) -> Annotated[CallToolResult, SearchOut]:
+        """Find moments that look like the indexed frame of `video` at `time` (that moment itself excluded)."""
+        out = await _run(provider, SearchService.similar, video, time, limit, path_glob, same_video)
+        return _result(out, _moment_images(out, thumbnails))
+
+    @mcp.tool(title="Search by image", annotations=READ_ONLY)
+    async def search_by_image(
+        image_base64: Annotated[str | None, Field(max_length=MAX_IMAGE_BASE64, description=(
+            "the image as base64 (PNG, JPEG, WebP, GIF or BMP, up to 16 MB; a data: URL is fine)"))] = None,
+        video: Annotated[str | None, Field(max_length=4096, description=(
+            "instead of an image: an indexed video (with `time`) whose frame to search by"))] = None,
+        time: Annotated[float | None, Field(ge=0, allow_inf_nan=False, description="seconds, with `video`")] = None,
+        limit: Limit = 10, path_glob: Glob = None, min_score: MinScore = None, thumbnails: Thumbs = 3,
+    ) -> Annotated[CallToolResult, SearchOut]:
+        """Find moments that look like an image: given as base64, or an indexed frame (video + time)."""
+        if (image_base64 is None) == (video is None):
+            raise ToolError("give either image_base64, or video and time (not both)")
+        if video is not None:
+            if time is None:
+                raise ToolError("with video, also give time (seconds)")
+            out = await _run(provider, SearchService.similar, video, time, limit, path_glob, True)
+        else:
+            out = await _run(provider, SearchService.search_image, image_base64, limit, path_glob, min_score)
+        return _result(out, _moment_images(out, thumbnails))
+
+    @mcp.tool(title="Score timeline of one video", annotations=READ_ONLY)
+    async def score_timeline(
+        video: Video, query: Query,
+        max_points: Annotated[int, Field(ge=10, le=5000, description=(
+            "at most this many points (longer videos are binned, keeping each bin's best frame)"))] = 300,
+        peaks: Annotated[int, Field(ge=0, le=50, description="how many top peaks to list")] = 5,
+        thumbnails: Thumbs = 3,
+    ) -> Annotated[CallToolResult, TimelineOut]:
+        """Where in one video does something appear? Scores every indexed frame of the video.
+
+        Returns the score curve over the whole video (points with start/end seconds, score and
+        z), the top peaks with times and thumbnails, and a PNG heatmap strip (time left to
+        right; dark = background, yellow = strong match, white marks = peaks).
+        """
+        out, png = await _run(provider, SearchService.timeline, video, query, max_points, peaks)
+        images = [(out.heatmap, png, "image/png")]
+        images += [(f"peak {k + 1}: {p.time:.1f} s (z {p.z})", _image(p.thumbnail), "image/jpeg")
+                   for k, p in enumerate(out.peaks[:thumbnails])]
+        return _result(out, images)
+
+    @mcp.tool(title="Get a frame", annotations=READ_ONLY)
+    async def get_frame(video: Video, time: Seconds) -> Annotated[CallToolResult, FrameOut]:
+        """Look at an indexed video at a time: returns the indexed frame covering that time as an image.
+
+        Only indexed videos can be read (see list_videos); the image is the stored preview
+        (shorter side about 256 px) of the sampled frame standing for [start, end) seconds.
+        """
+        out = await _run(provider, SearchService.frame, video, time)
+        return _result(out, [(f"{out.name} at {out.start:.2f} s", _image(out.thumbnail), "image/jpeg")])
+
+    @mcp.tool(title="List indexed videos", annotations=READ_ONLY)
+    async def list_videos(path_glob: Glob = None,
+                          state: Annotated[Literal["pending", "indexing", "indexed", "failed"] | None,
+                                           Field(description="only videos in this state")] = None,
+                          limit: Annotated[int, Field(ge=1, le=q.max_limit)] = 50,
+                          offset: Annotated[int, Field(ge=0, le=10_000_000)] = 0) -> VideoListOut:
+        """List the videos reelfind knows: path, video_id, state, duration, frames, errors; paged."""
+        return await _run(provider, SearchService.list_videos, path_glob, state, limit, offset)
+
+    @mcp.tool(title="Index status", annotations=READ_ONLY)
+    async def index_status() -> StatusOut:
+        """What is indexed and what the indexer is doing now.
+
+        File counts per state, frame vectors in the store, the file being indexed and the speed,
+        failed files with reasons, the model identity and the indexed roots.
+        """
+        current = await anyio.to_thread.run_sync(provider.current_work)
+        return await _run(provider, SearchService.status, current)
+
+    @mcp.resource("reelfind://videos", name="videos", title="Indexed videos", mime_type="application/json",
+                  description=f"All catalogued videos (first {RESOURCE_VIDEO_CAP}) with state, duration, frames")
+    async def videos_resource() -> str:
+        def work() -> str:
+            with work_slots:
+                recs = provider.search_service().catalog.all(limit=RESOURCE_VIDEO_CAP)
+            return json.dumps([video_out(r).model_dump(mode="json") for r in recs])
+
+        return await anyio.to_thread.run_sync(work)
+
+    @mcp.prompt(title="Find moments")
+    def find_moments(description: str) -> str:
+        """Find and verify moments in the footage that show a description."""
+        return (f"Use reelfind's search_footage to find moments showing: {description}. Check the match "
+                "label and look at the thumbnails before saying what a moment shows; if match is 'none', "
+                "say the footage does not seem to contain it. List file, start-end time and the URI.")
+
+    @mcp.prompt(title="Where in a video")
+    def where_in_video(video: str, description: str) -> str:
+        """Locate something inside one video with a score timeline."""
+        return (f"Use reelfind's score_timeline on video {video!r} for: {description}. Report the peak "
+                "times with their z values, look at the heatmap and peak thumbnails, and say if it is "
+                "absent (match 'none').")
+
+    return mcp
+
+
+# -- HTTP ---------------------------------------------------------------------------------------------
+
+class BearerAuth:
+    """ASGI middleware: every HTTP request needs `Authorization: Bearer <token>`, else 401."""
+
+    def __init__(self, app: ASGIApp, token: str) -> None:
+        self.app = app
+        self.token = token.encode()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        auth = dict(scope.get("headers") or []).get(b"authorization", b"")
+        scheme, _, cred = auth.partition(b" ")
+        if scheme.lower() == b"bearer" and hmac.compare_digest(cred.strip(), self.token):
+            await self.app(scope, receive, send)
+            return
+        reason = "missing bearer token" if not auth else "wrong bearer token"
+        resp = JSONResponse({"error": "unauthorized", "detail": reason}, status_code=401,
+                            headers={"WWW-Authenticate": 'Bearer realm="reelfind"'})
+        await resp(scope, receive, send)
+
+
+def http_app(settings: Settings, provider: ServiceProvider) -> Starlette:
+    """Streamable HTTP MCP at /mcp (+ GET /status), bearer-protected when server.token is set."""
+    mcp = build_server(provider)
+    inner = mcp.streamable_http_app(streamable_http_path="/mcp", host=settings.server.host,
+                                    max_request_body_size=MAX_HTTP_BODY)
+
+    async def status(_: Request) -> Response:
+        current = await anyio.to_thread.run_sync(provider.current_work)
+        try:
+            out = await _run(provider, SearchService.status, current)
+        except ToolError as e:
+            return JSONResponse({"state": "unavailable", "detail": str(e), "current": current}, status_code=503)
+        return JSONResponse(out.model_dump(mode="json"))
+
+    @asynccontextmanager
+    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        async with mcp.session_manager.run():
+            warm_in_background(provider)
+            yield
+
+    token = settings.server.token.get_secret_value() if settings.server.token else None
+    middleware = [Middleware(BearerAuth, token=token)] if token else []
+    app = Starlette(routes=[*inner.routes, Route("/status", status, methods=["GET"])],
+                    middleware=middleware, lifespan=lifespan)
+    app.state.mcp = mcp
+    return app
+
+
+def make_uvicorn_server(settings: Settings, provider: ServiceProvider, app: Starlette | None = None):
+    """A uvicorn.Server for http_app on settings.server.host:port (logs through our logging)."""
+    import uvicorn
+
+    config = uvicorn.Config(app or http_app(settings, provider), host=settings.server.host,
+                            port=settings.server.port, log_config=None, lifespan="on",
+                            timeout_graceful_shutdown=3, access_log=False)
+    return uvicorn.Server(config)
+
+
+__all__ = ["BearerAuth", "build_server", "http_app", "make_uvicorn_server"]

@@ -1,0 +1,208 @@
+"""`reelfind mcp`: MCP over stdio for desktop clients (Claude Desktop launches this).
+
+    run_stdio(settings) -> int       (also: python -m mcp_server.stdio_bridge [--config FILE])
+
+Each MCP request from stdin goes to one of two back ends, decided per request:
+- a running reelfind service (the data-dir lock is held by `reelfind serve`, or `server.url` is
+  configured, e.g. a NAS): forwarded to its streamable HTTP endpoint with the bearer token, so the
+  one process that owns the index answers every query;
+- otherwise this process answers itself (`LocalProvider`: opens the store while queries come in,
+  gives the lock back when idle, keeps the model warm).
+So a service started or stopped while the desktop app runs is picked up without a restart.
+
+Only protocol messages go to stdout; logs go to stderr (the stdio transport also points fd 1 at
+stderr while it serves, so stray prints from libraries cannot corrupt the stream).
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import anyio
+import httpx2
+import mcp_types as types
+from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
+from mcp.server import Server
+from mcp.server.stdio import stdio_server
+from mcp.shared._httpx_utils import create_mcp_http_client
+from mcp.shared.exceptions import MCPError
+
+from daemon.config import ConfigError, Settings, load_settings
+from daemon.lock import is_locked, read_owner
+
+from .providers import LocalProvider, wait_idle, warm_in_background
+from .server import build_server
+
+log = logging.getLogger(__name__)
+_T = TypeVar("_T")
+Op = Callable[[Client], Awaitable[_T]]
+
+
+def service_url(settings: Settings) -> str | None:
+    """The running service's MCP URL to forward to, or None to answer locally."""
+    if settings.server.url:
+        return settings.server.url
+    if is_locked(settings.lock_path):
+        owner = read_owner(settings.lock_path)
+        if owner.get("command") == "serve":
+            return owner.get("url") or settings.mcp_url
+    return None
+
+
+def run_stdio(settings: Settings) -> int:
+    """Serve MCP on stdin/stdout until the client closes stdin; returns the exit code."""
+    try:
+        anyio.run(_serve, settings)
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+class _Remote:
+    """One MCP operation against the service: a fresh MCP session per request (so a restarted
+    service is simply picked up again) over one pooled HTTP client."""
+
+    def __init__(self, url: str, token: str | None) -> None:
+        self.url = url
+        self.headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self.http: httpx2.AsyncClient | None = None
+
+    async def __call__(self, op: Op[_T]) -> _T:
+        if self.http is None:
+            self.http = create_mcp_http_client(headers=self.headers)
+        try:
+            async with Client(streamable_http_client(self.url, http_client=self.http), cache=None) as client:
+                return await op(client)
+        except MCPError as e:
+            if e.error.code in (types.INVALID_PARAMS, types.METHOD_NOT_FOUND):
+                raise  # a real answer from the service: pass it on
+            raise MCPError(types.INTERNAL_ERROR, await self.explain(e)) from None
+        except Exception as e:
+            raise MCPError(types.INTERNAL_ERROR, await self.explain(e)) from None
+
+    async def explain(self, err: BaseException) -> str:
+        """Why the service could not be used, in words a user can act on."""
+        try:
+            async with httpx2.AsyncClient(timeout=5) as http:
+                r = await http.post(self.url, headers=self.headers, json={})
+            if r.status_code == 401:
+                return (f"the reelfind service at {self.url} rejected the token: set server.token "
+                        "(REELFIND_SERVER__TOKEN) to the service's token")
+        except Exception as e:
+            return f"the reelfind service at {self.url} is not answering ({type(e).__name__}: {e})"
+        return f"the reelfind service at {self.url} failed: {err}"
+
+    async def aclose(self) -> None:
+        if self.http is not None:
+            await self.http.aclose()
+
+
+class Backends:
+    """Routes each request to the running service if there is one, else to the in-process server."""
+
+    def __init__(self, settings: Settings, local: Client) -> None:
+        self.settings = settings
+        self.local = local
+        self.token = settings.server.token.get_secret_value() if settings.server.token else None
+        self.remotes: dict[str, _Remote] = {}
+        self.mode: str | None = None
+
+    async def __call__(self, op: Op[_T]) -> _T:
+        url = await anyio.to_thread.run_sync(service_url, self.settings)
+        mode = url or "local"
+        if mode != self.mode:
+            log.info("answering from %s", f"the reelfind service at {url}" if url else
+                     f"this process (index in {self.settings.data_dir})")
+            self.mode = mode
+        if url is None:
+            return await op(self.local)
+        if url not in self.remotes:
+            self.remotes[url] = _Remote(url, self.token)
+        return await self.remotes[url](op)
+
+    async def aclose(self) -> None:
+        for r in self.remotes.values():
+            await r.aclose()
+
+
+def build_front(settings: Settings, backends: Backends, local_server: Any) -> Server[Any]:
+    """The stdio-side MCP server: every handler asks `backends` (same surface as build_server)."""
+
+    def cursor(params: types.PaginatedRequestParams | None) -> str | None:
+        return params.cursor if params else None
+
+    async def list_tools(ctx: Any, params: types.PaginatedRequestParams | None) -> types.ListToolsResult:
+        return await backends(lambda c: c.list_tools(cursor=cursor(params)))
+
+    async def call_tool(ctx: Any, params: types.CallToolRequestParams) -> types.CallToolResult:
+        try:
+            return await backends(lambda c: c.call_tool(params.name, params.arguments or {}))
+        except MCPError as e:  # a tool call answers with an error result the assistant can read
+            return types.CallToolResult(content=[types.TextContent(type="text", text=e.error.message)],
+                                        is_error=True)
+
+    async def list_resources(ctx: Any, params: types.PaginatedRequestParams | None) -> types.ListResourcesResult:
+        return await backends(lambda c: c.list_resources(cursor=cursor(params)))
+
+    async def list_templates(ctx: Any, params: types.PaginatedRequestParams | None
+                             ) -> types.ListResourceTemplatesResult:
+        return await backends(lambda c: c.list_resource_templates(cursor=cursor(params)))
+
+    async def read_resource(ctx: Any, params: types.ReadResourceRequestParams) -> types.ReadResourceResult:
+        return await backends(lambda c: c.read_resource(params.uri))
+
+    async def list_prompts(ctx: Any, params: types.PaginatedRequestParams | None) -> types.ListPromptsResult:
+        return await backends(lambda c: c.list_prompts(cursor=cursor(params)))
+
+    async def get_prompt(ctx: Any, params: types.GetPromptRequestParams) -> types.GetPromptResult:
+        return await backends(lambda c: c.get_prompt(params.name, params.arguments))
+
+    return Server(
+        "reelfind", version=local_server.version, title=local_server.title,
+        instructions=local_server.instructions, on_list_tools=list_tools, on_call_tool=call_tool,
+        on_list_resources=list_resources, on_list_resource_templates=list_templates,
+        on_read_resource=read_resource, on_list_prompts=list_prompts, on_get_prompt=get_prompt,
+    )
+
+
+async def _serve(settings: Settings) -> None:
+    provider = LocalProvider(settings)
+    local_server = build_server(provider, warm=False)
+    if service_url(settings) is None:
+        warm_in_background(provider)  # the model only: the store is opened by the first query
+    try:
+        async with stdio_server() as (read, write), Client(local_server, cache=None) as local:
+            backends = Backends(settings, local)
+            front = build_front(settings, backends, local_server)
+            try:
+                await front.run(read, write, front.create_initialization_options())
+            finally:
+                await backends.aclose()
+    finally:
+        # Let worker threads (warm-up, calls cut off by EOF) leave native code before exiting.
+        await anyio.to_thread.run_sync(wait_idle, 120.0)
+        await anyio.to_thread.run_sync(provider.close)
+
+
+def main() -> int:
+    """`python -m mcp_server.stdio_bridge [--config FILE]`: settings from REELFIND_* / the TOML file."""
+    logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    args = sys.argv[1:]
+    config = args[1] if len(args) == 2 and args[0] in ("-c", "--config") else None
+    try:
+        settings = load_settings(config)
+    except ConfigError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    logging.getLogger().setLevel(settings.log_level)
+    for noisy in ("chromadb", "httpx", "httpx2", "urllib3"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    return run_stdio(settings)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
