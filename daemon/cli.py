@@ -51,7 +51,7 @@ def setup_logging(settings: Settings, quiet_console: bool = False) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(logging.WARNING if quiet_console and level < logging.WARNING else level)
-    for noisy in ("chromadb", "httpx", "urllib3"):
+    for noisy in ("chromadb", "httpx", "urllib3", "apscheduler", "mcp"):
         logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
 
 
@@ -200,30 +200,57 @@ def search(
 ) -> None:
     """Find moments that match a description (file, start-end seconds, peak time, score)."""
     from mcp_server.search import QueryError, SearchService
+    from mcp_server.stdio_bridge import service_url
 
     from .runtime import Runtime
 
     settings = _settings(config)
     setup_logging(settings, quiet_console=True)
-    rt = Runtime.open(settings, "search", own_store=False)
-    try:
-        svc = SearchService(settings, rt.catalog, rt.store, rt.embedder, rt.thumbs)
-        moments = svc.search_text(query, limit=limit, path_glob=path_glob, min_score=min_score)
-    except QueryError as e:
-        err.print(f"[red]error:[/red] {e}")
-        raise typer.Exit(2) from None
-    finally:
-        rt.close()
+    url = service_url(settings)
+    if url:
+        # A running service owns the store: ask it (opening its embedded store here could miss vectors).
+        moments = _search_via_service(url, settings, query, limit, path_glob, min_score)
+    else:
+        rt = Runtime.open(settings, "search", own_store=False)
+        try:
+            svc = SearchService(settings, rt.catalog, rt.store, rt.embedder, rt.thumbs)
+            moments = [m.to_dict() for m in svc.search_text(query, limit=limit, path_glob=path_glob,
+                                                             min_score=min_score)]
+        except QueryError as e:
+            err.print(f"[red]error:[/red] {e}")
+            raise typer.Exit(2) from None
+        finally:
+            rt.close()
     if json_out:
-        out.print_json(json.dumps([m.to_dict() for m in moments]))
+        out.print_json(json.dumps(moments))
         return
     if not moments:
         err.print("no moments found (is anything indexed? see `reelfind status`)")
         return
     table = Table("score", "file", "start", "end", "peak")
     for m in moments:
-        table.add_row(f"{m.score:.3f}", m.path, f"{m.start:.1f}s", f"{m.end:.1f}s", f"{m.peak:.1f}s")
+        table.add_row(f"{m['score']:.3f}", m["path"], f"{m['start']:.1f}s", f"{m['end']:.1f}s", f"{m['peak']:.1f}s")
     out.print(table)
+
+
+def _search_via_service(url: str, settings: Settings, query: str, limit: int, path_glob: str | None,
+                        min_score: float | None) -> list[dict]:
+    from mcp_server.remote import RemoteToolError, call_tool
+
+    args: dict = {"query": query, "limit": limit, "thumbnails": 0}
+    if path_glob:
+        args["path_glob"] = path_glob
+    if min_score is not None:
+        args["min_score"] = min_score
+    try:
+        res = call_tool(url, settings, "search_footage", args)
+    except RemoteToolError as e:
+        err.print(f"[red]error:[/red] {e}")
+        raise typer.Exit(2) from None
+    if res.get("match") != "good" and res.get("message"):
+        err.print(res["message"])
+    keys = ("video_id", "path", "start", "end", "peak", "score", "frames", "thumbnail")
+    return [{k: m.get(k) for k in keys} for m in res.get("moments", [])]
 
 
 @app.command()

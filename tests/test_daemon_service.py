@@ -286,3 +286,30 @@ def test_startup_failures_exit_with_a_clear_status(tmp_path: Path, caplog: pytes
     settings = daemon_settings(tmp_path / "d2", [_root(root)])
     with running_service(settings):
         pass
+
+
+def test_cli_search_and_index_go_through_the_running_service(tmp_path: Path) -> None:
+    import json
+    import subprocess
+    import sys
+
+    from tests.conftest import tiny_env
+
+    root = tmp_path / "root"
+    settings = daemon_settings(tmp_path / "data", [_root(root)], server={"port": _port(), "token": "s3cret"})
+    env = tiny_env(tmp_path / "data", REELFIND_SERVER__PORT=str(settings.server.port),
+                   REELFIND_SERVER__TOKEN="s3cret")
+    cli = [sys.executable, "-m", "daemon.cli"]
+    with running_service(settings) as svc:
+        clip = root / "asl_book.mkv"
+        shutil.copy(FOOTAGE / "asl_book.mkv", clip)
+        wait_for(lambda: _indexed(svc, clip), 30, what="indexed")
+        # search asks the service (it owns the embedded store) instead of opening the store itself
+        r = subprocess.run([*cli, "search", "a woman", "--json"], env=env, capture_output=True, text=True,
+                           timeout=120)
+        assert r.returncode == 0, r.stderr
+        assert json.loads(r.stdout)[0]["path"] == str(clip)
+        # index hands paths over; what the service refuses is listed, exit 1
+        r = subprocess.run([*cli, "index", str(root), str(tmp_path)], env=env, capture_output=True, text=True,
+                           timeout=120)
+        assert r.returncode == 1 and "handed 1 path(s)" in r.stderr and "not taken" in r.stderr, r.stderr
