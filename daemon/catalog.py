@@ -78,6 +78,10 @@ def new_video_id() -> str:
     return uuid.uuid4().hex[:16]
 
 
+class CatalogError(Exception):
+    """The catalog cannot be used (e.g. written by a newer reelfind); the message says why."""
+
+
 class Catalog:
     """Thread-safe wrapper over one SQLite connection (WAL, so readers in other processes see commits)."""
 
@@ -103,14 +107,25 @@ class Catalog:
         with self._lock:
             current = self.schema_version
             if current > len(MIGRATIONS):
-                raise RuntimeError(
-                    f"catalog {self.path} has schema v{current}, newer than this reelfind (v{len(MIGRATIONS)})"
+                self._db.close()
+                raise CatalogError(
+                    f"catalog {self.path} has schema v{current}, newer than this reelfind "
+                    f"(v{len(MIGRATIONS)}): upgrade reelfind"
                 )
             for version in range(current, len(MIGRATIONS)):
                 # One script = one transaction: a crash mid-migration leaves the old version intact.
-                self._db.executescript(
-                    f"BEGIN IMMEDIATE;\n{MIGRATIONS[version]}\nPRAGMA user_version = {version + 1};\nCOMMIT;"
-                )
+                try:
+                    self._db.executescript(
+                        f"BEGIN IMMEDIATE;\n{MIGRATIONS[version]}\nPRAGMA user_version = {version + 1};\nCOMMIT;"
+                    )
+                except sqlite3.Error:
+                    if self._db.in_transaction:
+                        self._db.execute("ROLLBACK")
+                    # Another process (say `reelfind status` beside a first `reelfind serve`) ran
+                    # this migration between our version check and our BEGIN: nothing to do.
+                    if self.schema_version > version:
+                        continue
+                    raise
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:

@@ -55,14 +55,28 @@ def setup_logging(settings: Settings, quiet_console: bool = False) -> None:
         logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
 
 
+def _open_or_exit(settings: Settings, command: str):
+    """Runtime.open with the data-dir lock; a store or catalog that cannot be opened is one clear
+    error (exit 2), not a traceback. StoreLocked is left to the caller."""
+    from .catalog import CatalogError
+    from .embedder import ModelLoadError
+    from .runtime import Runtime
+    from .store import StoreError
+
+    try:
+        return Runtime.open(settings, command)
+    except (StoreError, ModelLoadError, CatalogError) as e:
+        err.print(f"[red]error:[/red] {e}")
+        raise typer.Exit(2) from None
+
+
 def _open_runtime(settings: Settings, command: str, paths: list[Path]):
     """Own the store, or hand the paths to the running service that owns it (never open it behind its back)."""
     from .handoff import HandoffError, hand_off
     from .lock import StoreLocked
-    from .runtime import Runtime
 
     try:
-        return Runtime.open(settings, command)
+        return _open_or_exit(settings, command)
     except StoreLocked as e:
         if e.owner.get("command") == "serve":
             try:
@@ -89,6 +103,7 @@ def index(
     """Index folders or files: new, changed and moved files are (re)indexed, unchanged ones skipped."""
     from .discovery import Plan, Root
     from .embedder import ModelLoadError
+    from .store import StoreError
 
     settings = _settings(config)
     setup_logging(settings, quiet_console=True)
@@ -113,7 +128,7 @@ def index(
             plan.failed_unchanged += part.failed_unchanged
             plan.unreadable += part.unreadable
         outcomes = _run_with_progress(rt, plan.todo, json_out)
-    except ModelLoadError as e:
+    except (ModelLoadError, StoreError) as e:
         err.print(f"[red]error:[/red] {e}")
         raise typer.Exit(2) from None
     except KeyboardInterrupt:
@@ -202,7 +217,9 @@ def search(
     from mcp_server.search import QueryError, SearchService
     from mcp_server.stdio_bridge import service_url
 
-    from .runtime import Runtime
+    from .embedder import ModelLoadError
+    from .lock import StoreLocked
+    from .store import StoreError
 
     settings = _settings(config)
     setup_logging(settings, quiet_console=True)
@@ -211,12 +228,20 @@ def search(
         # A running service owns the store: ask it (opening its embedded store here could miss vectors).
         moments = _search_via_service(url, settings, query, limit, path_glob, min_score)
     else:
-        rt = Runtime.open(settings, "search", own_store=False)
+        # Own the store like any other process that opens it (DESIGN.md, process model): opening an
+        # embedded store another process is writing (`reelfind index`) reads stale HNSW data and
+        # is not safe. The lock is held only for this one query.
+        try:
+            rt = _open_or_exit(settings, "search")
+        except StoreLocked as e:
+            err.print(f"[red]error:[/red] {e}; try again when it has finished (or run `reelfind serve`, "
+                      "which answers searches while it indexes)")
+            raise typer.Exit(3) from None
         try:
             svc = SearchService(settings, rt.catalog, rt.store, rt.embedder, rt.thumbs)
             moments = [m.to_dict() for m in svc.search_text(query, limit=limit, path_glob=path_glob,
                                                              min_score=min_score)]
-        except QueryError as e:
+        except (QueryError, ModelLoadError, StoreError) as e:
             err.print(f"[red]error:[/red] {e}")
             raise typer.Exit(2) from None
         finally:
@@ -259,11 +284,16 @@ def status(
     json_out: Annotated[bool, typer.Option("--json", help="Print status as JSON.")] = False,
 ) -> None:
     """Counts per state, failed files with reasons, store size and model identity."""
+    from .catalog import CatalogError
     from .status import collect_status
 
     settings = _settings(config)
     setup_logging(settings, quiet_console=True)
-    st = collect_status(settings)
+    try:
+        st = collect_status(settings)
+    except CatalogError as e:
+        err.print(f"[red]error:[/red] {e}")
+        raise typer.Exit(2) from None
     if json_out:
         out.print_json(json.dumps(st))
         return

@@ -105,6 +105,15 @@ class ServerSettings(_Section):
     # `reelfind mcp` bridges to this URL when a service is running (default: http://host:port/mcp).
     url: str | None = None
 
+    @field_validator("token", mode="after")
+    @classmethod
+    def _token_not_blank(cls, v: SecretStr | None) -> SecretStr | None:
+        # An empty token would switch bearer auth off (it is falsy) while still passing the
+        # "non-loopback needs a token" check: the endpoint would be open to the network.
+        if v is not None and not v.get_secret_value().strip():
+            raise ValueError("is empty: set a real secret, or leave server.token out (loopback only)")
+        return v
+
 
 class QuerySettings(_Section):
     max_query_chars: int = Field(1000, ge=1, le=10000)
@@ -187,7 +196,10 @@ class Settings(BaseSettings):
 
     @property
     def mcp_url(self) -> str:
-        return self.server.url or f"http://{self.server.host}:{self.server.port}/mcp"
+        host = self.server.host
+        if ":" in host and not host.startswith("["):  # an IPv6 address needs brackets in a URL
+            host = f"[{host}]"
+        return self.server.url or f"http://{host}:{self.server.port}/mcp"
 
 
 _config_file: Path | None = None

@@ -55,6 +55,41 @@ def root_present(root: Path) -> bool:
         return False
 
 
+def confirmed_gone(path: str) -> bool:
+    """True only when the file system says the path does not exist (ENOENT/ENOTDIR).
+
+    Any other error (EACCES on a folder, EIO/ESTALE on a flaky share) proves nothing: the file may
+    well be there, so its vectors must stay. `os.path.exists` would say False for all of them."""
+    try:
+        os.lstat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return True
+    except OSError:
+        return False
+    return False
+
+
+def utf8_name(path: str) -> bool:
+    """The path is valid UTF-8. Names in another encoding (an old SMB/NFS share in Latin-1) arrive
+    with surrogate escapes that SQLite, Chroma and JSON cannot store: such a file is reported, not
+    indexed, and must never stop the scan of the files after it."""
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def inside_root(path: Path, root: Path) -> bool:
+    """The file really lives inside the root: a symlink placed in a root may not pull in a file from
+    elsewhere (its frames would be served to MCP clients as if it were footage of the root)."""
+    try:
+        real = Path(os.path.realpath(path))
+        return real.is_relative_to(os.path.realpath(root))
+    except (OSError, ValueError):
+        return False
+
+
 def walk(root: Root) -> Iterator[Path]:
     """Footage files under a root (symlinked directories are not followed: no loops)."""
     for dirpath, dirnames, filenames in os.walk(root.path, onerror=lambda e: log.warning("cannot list %s", e)):
@@ -91,10 +126,28 @@ class Reconciler:
     def needs_index(self, rec: FileRecord) -> bool:
         return rec.state not in (INDEXED, FAILED) or rec.model_identity != self.identity
 
-    def observe(self, path: Path, root: Path, plan: Plan | None = None) -> FileRecord | None:
-        """Bring one existing file's catalog row up to date; return it if it needs indexing."""
+    def observe(self, path: Path, root: Path, plan: Plan | None = None,
+                parent_inside: bool = False) -> FileRecord | None:
+        """Bring one existing file's catalog row up to date; return it if it needs indexing.
+
+        `parent_inside`: the caller knows the file's folder really lies inside the root (a walk
+        from a checked folder, which follows no symlinked folders); then only a symlinked file
+        needs the realpath check, which keeps a scan of a large share to one lstat per file."""
         plan = plan or Plan()
         spath = str(path)
+        if not utf8_name(spath):
+            shown = spath.encode("utf-8", "backslashreplace").decode()
+            plan.unreadable.append((shown, "file name is not valid UTF-8 (rename the file): not indexed"))
+            return None
+        if (not parent_inside or os.path.islink(path)) and not inside_root(path, root):
+            why = (f"a link to {os.path.realpath(path)}, outside the indexed folder {root}: not indexed "
+                   "(index that file's real folder instead)")
+            plan.unreadable.append((spath, why))
+            old = self.catalog.get(spath)
+            if old is not None:  # indexed before links were refused: stop serving its frames
+                log.warning("%s links outside %s: dropping it from the index", spath, root)
+                self.forget(old)
+            return None
         try:
             st = path.stat()
         except OSError as e:
@@ -148,12 +201,20 @@ class Reconciler:
             plan.unchanged += 1
             return None
         # Content changed: index under a new video_id; the old vectors go once the new ones are in.
-        stale = rec.stale_video_id or (rec.video_id if rec.frames or rec.cursor_ms is not None else None)
+        has_vectors = bool(rec.frames or rec.cursor_ms is not None)
+        stale = rec.stale_video_id or (rec.video_id if has_vectors else None)
+        # Changed again before the last change was fully indexed: the older, complete version stays
+        # as the stale one; the partial vectors of the in-between version would otherwise be left
+        # behind for good (never referenced again, still found by searches).
+        orphan = rec.video_id if rec.stale_video_id and has_vectors else None
         self.catalog.update(
             spath, size=st.st_size, mtime=st.st_mtime, fingerprint=fp, video_id=new_video_id(),
             stale_video_id=stale, state=PENDING, error=None, note=None, frames=0, cursor_ms=None,
             attempts=0, next_retry=None, unavailable=0,
         )
+        if orphan is not None:  # after the catalog stopped referring to it (a crash leaves no hole)
+            self.store.delete_video(orphan)
+            self.thumbs.delete_video(orphan)
         rec = self.catalog.get(spath)
         assert rec is not None
         plan.todo.append(rec)
@@ -162,7 +223,7 @@ class Reconciler:
     def _moved_source(self, fp: str, new_path: str) -> FileRecord | None:
         """A catalogued file with the same content whose old path no longer exists."""
         for cand in self.catalog.by_fingerprint(fp):
-            if cand.path != new_path and not os.path.exists(cand.path) and root_present(Path(cand.root)):
+            if cand.path != new_path and confirmed_gone(cand.path) and root_present(Path(cand.root)):
                 return cand
         return None
 
@@ -191,8 +252,12 @@ class Reconciler:
 
     def _apply_move(self, rec: FileRecord, new_path: str, root: str, mtime: float) -> None:
         log.info("moved: %s -> %s (vectors kept)", rec.path, new_path)
-        self.catalog.move(rec.path, new_path, root, mtime)
+        # Vectors first: a crash between the two leaves the catalog at the old path, and the next
+        # scan finds the same move again. The other order would leave the vectors' path stale forever.
         self.store.set_path(rec.video_id, new_path)
+        if rec.stale_video_id:
+            self.store.set_path(rec.stale_video_id, new_path)
+        self.catalog.move(rec.path, new_path, root, mtime)
 
     def forget(self, rec: FileRecord) -> None:
         """A file confirmed gone (its root present): remove its vectors, thumbnails and row."""
@@ -211,33 +276,55 @@ class Reconciler:
         """
         plan = Plan()
         scope = scope or root.path
-        if not root_present(root.path):
-            n = self.catalog.set_unavailable(str(root.path), True)
-            log.warning("root %s is not available (unmounted or offline?): %d files marked unavailable, "
-                        "nothing deleted", root.path, n)
+        if not self.root_available(root.path):
             return plan
         self.catalog.set_unavailable(str(root.path), False)
         seen: set[str] = set()
-        for p in walk(Root(scope, root.include, root.exclude)) if scope.is_dir() else [scope]:
+        walked = scope.is_dir()
+        checked = walked and inside_root(scope, root.path)  # then walk() stays inside (no folder links)
+        for p in walk(Root(scope, root.include, root.exclude)) if walked else [scope]:
             if should_stop is not None and should_stop():
                 plan.interrupted = True
                 return plan
             seen.add(str(p))
-            self.observe(p, root.path, plan)
+            self.observe(p, root.path, plan, parent_inside=checked)
         # New files were observed first so moves inside the scan match their old rows.
-        for rec in self.catalog.under(str(scope)) if scope.is_dir() else []:
-            if rec.path not in seen and not os.path.exists(rec.path):
-                self.forget(rec)
-                plan.removed.append(rec.path)
+        # The root is checked again: a share that went away during the scan must delete nothing.
+        gone = [rec for rec in (self.catalog.under(str(scope)) if scope.is_dir() else [])
+                if rec.path not in seen and confirmed_gone(rec.path)]
+        if gone and not self.root_available(root.path):
+            return plan
+        for rec in gone:
+            self.forget(rec)
+            plan.removed.append(rec.path)
         return plan
+
+    def root_available(self, root: Path) -> bool:
+        """The root can be listed and is not an empty mount point whose share went away (a root that
+        is empty while the catalog lists files in it). If not, its files are marked unavailable."""
+        why = None
+        if not root_present(root):
+            why = "not available (unmounted or offline?)"
+        else:
+            try:
+                with os.scandir(root) as it:
+                    empty = next(it, None) is None
+            except OSError:
+                empty, why = True, "not readable"
+            if why is None and empty and self.catalog.in_root(str(root)):
+                why = "empty while the catalog lists files in it (an unmounted share?)"
+        if why is None:
+            return True
+        n = self.catalog.set_unavailable(str(root), True)
+        log.warning("root %s is %s: %d files marked unavailable, nothing deleted", root, why, n)
+        return False
 
     def file_gone(self, path: str) -> bool:
         """Event path: forget a deleted file only if its root is still present."""
         rec = self.catalog.get(path)
-        if rec is None or os.path.exists(path):
+        if rec is None or not confirmed_gone(path):
             return False
-        if not root_present(Path(rec.root)):
-            self.catalog.set_unavailable(rec.root, True)
+        if not self.root_available(Path(rec.root)):
             return False
         self.forget(rec)
         return True

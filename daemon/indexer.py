@@ -29,9 +29,10 @@ from .store import FrameRecord, FrameStore, Thumbnails, frame_id
 log = logging.getLogger(__name__)
 
 _END = object()
-# Smallest batch a free embed worker takes while the decoder is still running: per-image model cost
-# is ~1.5x higher at 1 image than from 8 up (ViT-B-32, one thread; bench/README.md).
-MIN_BATCH = 8
+# Smallest batch free embed workers start on while the decoder is still running. Per-image model
+# cost (ViT-B-32, one thread) is ~1.5x at 1 image, ~1.2x at 2 and ~1.05x at 4 of its cost from 8 up
+# (bench/README.md); waiting for more frames idles the model at the start of every file.
+MIN_BATCH = 4
 
 
 @dataclass

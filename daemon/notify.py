@@ -36,7 +36,7 @@ class Notifier:
         """Send one message made of `KEY=value` fields (newline-separated)."""
         if self.address is None:
             return False
-        msg = "\n".join(fields).encode("utf-8")
+        msg = "\n".join(fields).encode("utf-8", "replace")  # a file name may carry surrogate escapes
         try:
             if self._sock is None:
                 self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)

@@ -36,11 +36,14 @@ class Runtime:
         if own_store:
             lock = DataDirLock(settings.lock_path)
             lock.acquire(command, settings.mcp_url if command == "serve" else None)
+        store = None
         try:
             embedder = Embedder(settings.model)
             store = FrameStore(settings, embedder.identity)
             catalog = Catalog(settings.catalog_path)
         except BaseException:
+            if store is not None:  # e.g. a catalog from a newer reelfind: do not leave Chroma open
+                store.close()
             if lock:
                 lock.release()
             raise
@@ -57,7 +60,13 @@ class Runtime:
                 for r in self.settings.roots]
 
     def close(self) -> None:
-        self.store.close()
-        self.catalog.close()
-        if self.lock:
-            self.lock.release()
+        # The lock is given back even if closing the store fails: a long-lived process (the stdio
+        # bridge releases the index when idle) must never keep others locked out.
+        try:
+            self.store.close()
+        finally:
+            try:
+                self.catalog.close()
+            finally:
+                if self.lock:
+                    self.lock.release()

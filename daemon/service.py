@@ -26,14 +26,16 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from .catalog import FAILED, FileRecord
+from .catalog import FAILED, CatalogError, FileRecord
 from .config import Settings
 from .discovery import root_present
 from .embedder import ModelLoadError
+from .httpguard import LoopbackGuard
 from .lock import StoreLocked
 from .notify import Notifier
 from .runtime import Runtime
 from .scheduler import build_scheduler, queue_due_retries, queue_reconciles
+from .store import StoreError
 from .watcher import Job, WatchedRoot, Watcher, WorkQueue, file_stat
 
 log = logging.getLogger(__name__)
@@ -290,9 +292,12 @@ class Service:
         except StoreLocked as e:
             log.error("%s: only one process may own the index; stop it first", e)
             return 1
-        except ModelLoadError as e:
+        except (ModelLoadError, CatalogError) as e:
             log.error("%s", e)
             return EXIT_CONFIG
+        except StoreError as e:  # e.g. the Chroma server is not up yet: systemd restarts us
+            log.error("%s", e)
+            return 1
         rt = self.rt
         roots = [WatchedRoot.from_settings(cfg, r) for cfg, r in zip(s.roots, rt.configured_roots(), strict=True)]
         if not roots:
@@ -478,6 +483,7 @@ def build_app(svc: Service, mcp_app: Any = None) -> Any:
     """GET /status and POST /enqueue (bearer token when server.token is set), the MCP app on the rest."""
     from starlette.applications import Starlette
     from starlette.concurrency import run_in_threadpool
+    from starlette.middleware import Middleware
     from starlette.requests import Request
     from starlette.responses import JSONResponse
     from starlette.routing import Mount, Route
@@ -496,10 +502,13 @@ def build_app(svc: Service, mcp_app: Any = None) -> Any:
     async def enqueue(request: Request) -> JSONResponse:
         if not _authorized(request, token):
             return denied()
-        try:
-            body = await request.json()
-        except ValueError:
-            body = None
+        body = None
+        # JSON only: a cross-site form or text/plain POST (no CORS preflight) is never taken.
+        if request.headers.get("content-type", "").split(";")[0].strip().lower() == "application/json":
+            try:
+                body = await request.json()
+            except ValueError:
+                body = None
         paths = body.get("paths") if isinstance(body, dict) else None
         if not isinstance(paths, list) or not paths or not all(isinstance(p, str) for p in paths):
             return JSONResponse({"error": "bad request", "detail": 'expected JSON {"paths": ["/abs/path", ...]}'},
@@ -520,7 +529,8 @@ def build_app(svc: Service, mcp_app: Any = None) -> Any:
         async with router.lifespan_context(mcp_app):  # Starlette does not run a mounted app's lifespan
             yield
 
-    return Starlette(routes=routes, lifespan=lifespan)
+    return Starlette(routes=routes, lifespan=lifespan,
+                     middleware=[Middleware(LoopbackGuard, bind_host=svc.settings.server.host)])
 
 
 def run_service(settings: Settings) -> int:

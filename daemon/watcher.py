@@ -42,7 +42,7 @@ from watchdog.observers.api import BaseObserver
 from watchdog.observers.polling import PollingObserver
 
 from .config import RootSettings
-from .discovery import Root, root_present
+from .discovery import Root, root_present, utf8_name
 
 log = logging.getLogger(__name__)
 
@@ -489,6 +489,8 @@ class Watcher:
     # -- events (observer threads): record, never work ------------------------------------
     def _on_event(self, event: FileSystemEvent, root: WatchedRoot) -> None:
         src = os.fsdecode(event.src_path)
+        if not utf8_name(src):  # never catalogued (a reconcile reports it), so nothing to do
+            return
         if event.is_directory:
             if event.event_type in ("deleted", "moved"):
                 if Path(src) == root.path:
@@ -499,7 +501,7 @@ class Watcher:
             return
         if event.event_type == "moved":
             dest = os.fsdecode(event.dest_path)
-            if dest and root.root.wants(Path(dest)):
+            if dest and utf8_name(dest) and root.root.wants(Path(dest)):
                 self.queue.put(Job("file", dest, root, src=src))
             elif root.root.wants(Path(src)):
                 self.tracker.vanish(src, root)

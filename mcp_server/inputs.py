@@ -24,6 +24,7 @@ from daemon.catalog import FAILED, Catalog, FileRecord
 MAX_IMAGE_BYTES = 16 * 1024 * 1024
 MAX_IMAGE_BASE64 = MAX_IMAGE_BYTES * 4 // 3 + 4096  # base64 text, with room for a data: URL prefix
 MAX_IMAGE_PIXELS = 40_000_000
+IMAGE_FORMATS = ("PNG", "JPEG", "WEBP", "GIF", "BMP")
 _VIDEO_ID = re.compile(r"^[0-9a-f]{16}$")
 
 
@@ -96,7 +97,9 @@ def decode_image(data_b64: str) -> Image.Image:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            im = Image.open(io.BytesIO(raw))
+            # Only the documented formats: PIL would otherwise try every plugin it has (EPS hands the
+            # data to Ghostscript, others are rarely exercised parsers) on untrusted bytes.
+            im = Image.open(io.BytesIO(raw), formats=IMAGE_FORMATS)
             if im.width * im.height > MAX_IMAGE_PIXELS:
                 raise QueryError(f"image is too large ({im.width}x{im.height} pixels)")
             im.load()

@@ -46,8 +46,10 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from daemon.catalog import CatalogError
 from daemon.config import Settings
 from daemon.embedder import ModelLoadError
+from daemon.httpguard import LoopbackGuard
 from daemon.store import StoreError
 
 from .inputs import MAX_IMAGE_BASE64, QueryError
@@ -92,18 +94,24 @@ async def _run(provider: ServiceProvider, fn: Callable[..., _T], *args: Any) -> 
         return await anyio.to_thread.run_sync(work)
     except QueryError as e:
         raise ToolError(str(e)) from None
-    except (ServiceUnavailable, StoreError, ModelLoadError) as e:
+    except (ServiceUnavailable, StoreError, ModelLoadError, CatalogError) as e:
         raise ToolError(f"the index is not available: {e}") from None
     except Exception as e:
         log.exception("tool failed")
         raise ToolError(f"internal error ({type(e).__name__}); the reelfind log has the details") from None
 
 
-def _image(path: str | None) -> bytes | None:
+def _image(path: str | None, thumbs_dir: Path) -> bytes | None:
+    """A stored thumbnail's bytes. Only files inside the thumbnail folder are ever read: the path is
+    built from store metadata (a shared Chroma server is another trust domain), never from input."""
     if not path:
         return None
     try:
-        return Path(path).read_bytes()
+        real = Path(path).resolve(strict=True)
+        if not real.is_relative_to(thumbs_dir.resolve()) or real.suffix.lower() != ".jpg":
+            log.warning("not reading %s: outside the thumbnail folder", path)
+            return None
+        return real.read_bytes()
     except OSError:
         return None
 
@@ -118,10 +126,10 @@ def _result(model: BaseModel, images: list[tuple[str, bytes | None, str]] | None
     return CallToolResult(content=content, structured_content=model.model_dump(mode="json"))
 
 
-def _moment_images(out: SearchOut | ScenesOut, n: int) -> list[tuple[str, bytes | None, str]]:
+def _moment_images(out: SearchOut | ScenesOut, n: int, thumbs_dir: Path) -> list[tuple[str, bytes | None, str]]:
     items = out.moments if isinstance(out, SearchOut) else out.scenes
     return [(f"#{m.rank} {m.name} {m.start:.1f}-{m.end:.1f} s (peak {m.peak:.1f} s, z {m.z})",
-             _image(m.thumbnail), "image/jpeg") for m in items[:n]]
+             _image(m.thumbnail, thumbs_dir), "image/jpeg") for m in items[:n]]
 
 
 # -- the server -------------------------------------------------------------------------------------
@@ -130,6 +138,7 @@ def build_server(provider: ServiceProvider, *, warm: bool = True) -> MCPServer:
     """The reelfind MCP server over `provider` (see the module docstring); `warm`: get the provider
     ready (model, background sample) in the background when a session starts."""
     q = provider.settings.query
+    thumbs_dir = provider.settings.thumbs_dir
     Query = Annotated[str, Field(min_length=1, max_length=q.max_query_chars,
                                  description="what should be in the picture, in plain words")]
     Limit = Annotated[int, Field(ge=1, le=q.max_limit, description="how many results")]
@@ -164,7 +173,7 @@ def build_server(provider: ServiceProvider, *, warm: bool = True) -> MCPServer:
         whether anything really matched: 'none' means no good match exists in the footage.
         """
         out = await _run(provider, SearchService.search, query, limit, path_glob, min_score, exclude)
-        return _result(out, _moment_images(out, thumbnails))
+        return _result(out, _moment_images(out, thumbnails, thumbs_dir))
 
     @mcp.tool(title="Find scenes where things appear together", annotations=READ_ONLY)
     async def find_scenes(
@@ -192,7 +201,7 @@ def build_server(provider: ServiceProvider, *, warm: bool = True) -> MCPServer:
         if not concepts:
             raise ToolError("give a description or all_of=[...] (the things that must be in the picture)")
         out = await _run(provider, SearchService.scenes, concepts, limit, path_glob, threshold_z, min_duration)
-        return _result(out, _moment_images(out, thumbnails))
+        return _result(out, _moment_images(out, thumbnails, thumbs_dir))
 
     @mcp.tool(title="Moments similar to a moment", annotations=READ_ONLY)
     async def similar_moments(video: Video, time: Seconds, limit: Limit = 10, path_glob: Glob = None,
@@ -201,7 +210,7 @@ def build_server(provider: ServiceProvider, *, warm: bool = True) -> MCPServer:
                               thumbnails: Thumbs = 3) -> Annotated[CallToolResult, SearchOut]:
         """Find moments that look like the indexed frame of `video` at `time` (that moment itself excluded)."""
         out = await _run(provider, SearchService.similar, video, time, limit, path_glob, same_video)
-        return _result(out, _moment_images(out, thumbnails))
+        return _result(out, _moment_images(out, thumbnails, thumbs_dir))
 
     @mcp.tool(title="Search by image", annotations=READ_ONLY)
     async def search_by_image(
@@ -221,7 +230,7 @@ def build_server(provider: ServiceProvider, *, warm: bool = True) -> MCPServer:
             out = await _run(provider, SearchService.similar, video, time, limit, path_glob, True)
         else:
             out = await _run(provider, SearchService.search_image, image_base64, limit, path_glob, min_score)
-        return _result(out, _moment_images(out, thumbnails))
+        return _result(out, _moment_images(out, thumbnails, thumbs_dir))
 
     @mcp.tool(title="Score timeline of one video", annotations=READ_ONLY)
     async def score_timeline(
@@ -239,7 +248,7 @@ def build_server(provider: ServiceProvider, *, warm: bool = True) -> MCPServer:
         """
         out, png = await _run(provider, SearchService.timeline, video, query, max_points, peaks)
         images = [(out.heatmap, png, "image/png")]
-        images += [(f"peak {k + 1}: {p.time:.1f} s (z {p.z})", _image(p.thumbnail), "image/jpeg")
+        images += [(f"peak {k + 1}: {p.time:.1f} s (z {p.z})", _image(p.thumbnail, thumbs_dir), "image/jpeg")
                    for k, p in enumerate(out.peaks[:thumbnails])]
         return _result(out, images)
 
@@ -251,7 +260,7 @@ def build_server(provider: ServiceProvider, *, warm: bool = True) -> MCPServer:
         (shorter side about 256 px) of the sampled frame standing for [start, end) seconds.
         """
         out = await _run(provider, SearchService.frame, video, time)
-        return _result(out, [(f"{out.name} at {out.start:.2f} s", _image(out.thumbnail), "image/jpeg")])
+        return _result(out, [(f"{out.name} at {out.start:.2f} s", _image(out.thumbnail, thumbs_dir), "image/jpeg")])
 
     @mcp.tool(title="List indexed videos", annotations=READ_ONLY)
     async def list_videos(path_glob: Glob = None,
@@ -344,7 +353,9 @@ def http_app(settings: Settings, provider: ServiceProvider) -> Starlette:
             yield
 
     token = settings.server.token.get_secret_value() if settings.server.token else None
-    middleware = [Middleware(BearerAuth, token=token)] if token else []
+    middleware = [Middleware(LoopbackGuard, bind_host=settings.server.host)]
+    if token:
+        middleware.append(Middleware(BearerAuth, token=token))
     app = Starlette(routes=[*inner.routes, Route("/status", status, methods=["GET"])],
                     middleware=middleware, lifespan=lifespan)
     app.state.mcp = mcp

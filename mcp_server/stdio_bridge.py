@@ -77,12 +77,11 @@ class _Remote:
         try:
             async with Client(streamable_http_client(self.url, http_client=self.http), cache=None) as client:
                 return await op(client)
-        except MCPError as e:
-            if e.error.code in (types.INVALID_PARAMS, types.METHOD_NOT_FOUND):
-                raise  # a real answer from the service: pass it on
-            raise MCPError(types.INTERNAL_ERROR, await self.explain(e)) from None
         except Exception as e:
-            raise MCPError(types.INTERNAL_ERROR, await self.explain(e)) from None
+            leaf = _leaf(e)  # the client's task groups wrap the real error in exception groups
+            if isinstance(leaf, MCPError) and leaf.error.code in (types.INVALID_PARAMS, types.METHOD_NOT_FOUND):
+                raise MCPError(leaf.error.code, leaf.error.message) from None  # the service's answer
+            raise MCPError(types.INTERNAL_ERROR, await self.explain(leaf)) from None
 
     async def explain(self, err: BaseException) -> str:
         """Why the service could not be used, in words a user can act on."""
@@ -99,6 +98,13 @@ class _Remote:
     async def aclose(self) -> None:
         if self.http is not None:
             await self.http.aclose()
+
+
+def _leaf(err: BaseException) -> BaseException:
+    """The first real error inside (possibly nested) exception groups."""
+    while isinstance(err, BaseExceptionGroup) and err.exceptions:
+        err = err.exceptions[0]
+    return err
 
 
 class Backends:
@@ -172,10 +178,12 @@ def build_front(settings: Settings, backends: Backends, local_server: Any) -> Se
 async def _serve(settings: Settings) -> None:
     provider = LocalProvider(settings)
     local_server = build_server(provider, warm=False)
-    if service_url(settings) is None:
-        warm_in_background(provider)  # the model only: the store is opened by the first query
     try:
         async with stdio_server() as (read, write), Client(local_server, cache=None) as local:
+            # Warm up only once fd 1 is the transport's (anything a library prints meanwhile goes
+            # to stderr, not into the protocol stream).
+            if await anyio.to_thread.run_sync(service_url, settings) is None:
+                warm_in_background(provider)  # the model only: the store is opened by the first query
             backends = Backends(settings, local)
             front = build_front(settings, backends, local_server)
             try:

@@ -61,3 +61,19 @@ def test_non_loopback_http_requires_a_token():
     with pytest.raises(ConfigError, match="server.token"):
         load_settings(None, server={"host": "0.0.0.0"})
     assert load_settings(None, server={"host": "0.0.0.0", "token": "s3cret"}).server.token
+
+
+@pytest.mark.parametrize("token", ["", "   "])
+def test_blank_token_is_refused_so_a_network_bind_is_never_open(token, tmp_path):
+    # An empty token is falsy: it used to pass the non-loopback check and then switch auth off.
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(f'[server]\nhost = "0.0.0.0"\ntoken = "{token}"\n')
+    with pytest.raises(ConfigError, match="server.token"):
+        load_settings(cfg)
+    with pytest.raises(ConfigError, match="server.token"):
+        load_settings(None, server={"token": token})
+
+
+def test_mcp_url_brackets_an_ipv6_host():
+    assert load_settings(None, server={"host": "::1"}).mcp_url == "http://[::1]:8765/mcp"
+    assert load_settings(None).mcp_url == "http://127.0.0.1:8765/mcp"

@@ -82,3 +82,13 @@ def test_service_sends_ready_status_watchdog_and_stopping(tmp_path: Path, notify
     assert any(m.startswith("STATUS=idle") for m in msgs)
     assert any(m.startswith("STATUS=indexing a.mkv") or "1 indexed" in m for m in msgs)
     assert msgs[-1].startswith("STOPPING=1") or any(m.startswith("STOPPING=1") for m in msgs[-3:])
+
+
+def test_a_status_with_an_undecodable_file_name_is_sent_not_raised(notify_socket):
+    """STATUS= carries file names; one with surrogate escapes (a Latin-1 name) must not raise out of
+    the supervisor loop (that was a crash, then a systemd restart loop on the same file)."""
+    path, read = notify_socket
+    n = Notifier({"NOTIFY_SOCKET": path})
+    n.status("indexing caf\udce9.mov 3 s")
+    n.close()
+    assert read() and read()[-1].startswith("STATUS=indexing caf")

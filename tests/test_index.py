@@ -371,3 +371,27 @@ def test_copied_file_reuses_vectors_without_embedding(small_root):
     # Chroma re-normalises cosine vectors on insert: equal up to float32 rounding.
     assert np.allclose(v_src, v_copy, atol=1e-6) and {f.path for f in frames} == {copy.path}
     assert all(rt.thumbs.path(copy.video_id, f.t_start).exists() for f in frames)
+
+
+def test_search_never_opens_a_store_another_process_owns(tmp_path):
+    """`reelfind search` beside a running `reelfind index` refuses clearly (it used to open the
+    embedded store behind the owner's back: unsafe, and stale reads)."""
+    settings = tiny_settings(tmp_path / "data")
+    rt = Runtime.open(settings, "index")
+    try:
+        r = run_cli(["search", "a woman", "--json"], tiny_env(tmp_path / "data"))
+        assert r.returncode == 3 and "in use by pid" in r.stderr and "(index)" in r.stderr
+        assert "Traceback" not in r.stderr and r.stdout == ""
+    finally:
+        rt.close()
+
+
+def test_unreachable_chroma_server_is_one_clear_error(tmp_path):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = tiny_env(tmp_path / "data", REELFIND_STORE__URL=f"http://127.0.0.1:{port}")
+    for args in (["index", str(FOOTAGE / "asl_book.mkv")], ["search", "a woman"]):
+        r = run_cli(args, env)
+        assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
+        assert "Chroma server" in r.stderr

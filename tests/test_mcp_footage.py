@@ -283,6 +283,35 @@ def test_streamable_http_without_token_on_loopback(runtime, settings):
     assert bad_host.status_code in (400, 403, 421)
 
 
+def test_bridge_passes_on_the_service_answer_not_a_task_group_error(runtime, settings):
+    """stdio -> service: the service's own error (unknown resource) reaches the client as it is; a
+    request the service refuses outright says which service failed, never 'unhandled errors in a
+    TaskGroup'."""
+    from mcp.shared.exceptions import MCPError
+
+    from mcp_server.stdio_bridge import _Remote
+
+    s = settings.model_copy(update={"server": settings.server.model_copy(update={"port": free_port()})})
+
+    async def main(url: str):
+        remote = _Remote(url, None)
+        try:
+            with pytest.raises(MCPError) as unknown:
+                await remote(lambda c: c.read_resource("file:///etc/passwd"))
+            with pytest.raises(MCPError) as huge:
+                await remote(lambda c: c.call_tool("search_by_image", {"image_base64": "A" * (30 << 20)}))
+            ok = await remote(lambda c: c.list_tools())
+        finally:
+            await remote.aclose()
+        return unknown.value, huge.value, ok
+
+    with live_server(s, RuntimeProvider(runtime)) as url:
+        unknown, huge, ok = run(main, url)
+    assert "Unknown resource" in unknown.error.message and "TaskGroup" not in unknown.error.message
+    assert url in huge.error.message and "TaskGroup" not in huge.error.message
+    assert {t.name for t in ok.tools} == TOOLS
+
+
 def _raw_stdio(cmd: list[str], env: dict[str, str], messages: list[dict], tmp: Path) -> tuple[list[dict], str]:
     """Run a stdio server, send JSON-RPC lines (waiting for each reply), return every stdout line parsed."""
     err = tmp / "stdio-stderr.txt"

@@ -30,7 +30,7 @@ from mcp_server.scoring import (
     snap_to_shots,
 )
 from mcp_server.search import relevance_floor
-from mcp_server.server import BearerAuth
+from mcp_server.server import BearerAuth, _image
 from mcp_server.stdio_bridge import service_url
 
 # -- scoring ----------------------------------------------------------------------------------------
@@ -200,6 +200,34 @@ def test_decode_image_rejects(data, message):
         decode_image(data)
 
 
+@pytest.mark.parametrize("fmt", ["TIFF", "PPM", "ICO", "EPS"])
+def test_decode_image_parses_only_the_documented_formats(fmt):
+    # Untrusted bytes never reach PIL's other parsers (EPS would be handed to Ghostscript).
+    buf = io.BytesIO()
+    try:
+        Image.new("RGB", (16, 16), (1, 2, 3)).save(buf, fmt)
+    except OSError:  # EPS writing needs nothing, but keep the test independent of optional tools
+        pytest.skip(f"PIL cannot write {fmt} here")
+    with pytest.raises(QueryError, match="does not decode to an image"):
+        decode_image(base64.b64encode(buf.getvalue()).decode())
+
+
+def test_tool_images_are_read_only_from_the_thumbnail_folder(tmp_path):
+    thumbs = tmp_path / "thumbs"
+    (thumbs / "abc").mkdir(parents=True)
+    ok = thumbs / "abc" / "1000.jpg"
+    ok.write_bytes(b"jpeg")
+    secret = tmp_path / "secret" / "0.jpg"
+    secret.parent.mkdir()
+    secret.write_bytes(b"secret")
+    (thumbs / "abc" / "2000.jpg").symlink_to(secret)
+    assert _image(str(ok), thumbs) == b"jpeg"
+    # A path built from store metadata such as video_id "../secret" must not be read.
+    assert _image(str(thumbs / ".." / "secret" / "0.jpg"), thumbs) is None
+    assert _image(str(thumbs / "abc" / "2000.jpg"), thumbs) is None
+    assert _image("/etc/passwd", thumbs) is None
+
+
 def test_decode_image_refuses_pixel_bombs():
     buf = io.BytesIO()
     Image.new("1", (8000, 8000)).save(buf, "PNG")  # tiny file, 64 megapixels
@@ -253,3 +281,38 @@ def test_local_provider_explains_a_busy_index(tmp_path):
         lock.acquire("index")
         with pytest.raises(ServiceUnavailable, match=r"in use by pid \d+ \(index\).*try again"):
             LocalProvider(s).search_service()
+
+
+def _guarded_service_app(tmp_path, host="127.0.0.1", token=None):
+    from types import SimpleNamespace
+
+    from daemon.service import build_app
+
+    server = {"host": host} | ({"token": token} if token else {})
+    svc = SimpleNamespace(settings=Settings(data_dir=tmp_path, server=server),
+                          status=lambda: {"state": "running"},
+                          enqueue_paths=lambda paths: {"accepted": len(paths), "rejected": []})
+    return build_app(svc)
+
+
+def test_loopback_service_refuses_dns_rebinding_and_cross_site_requests(tmp_path):
+    client = TestClient(_guarded_service_app(tmp_path), base_url="http://127.0.0.1:8765")
+    assert client.get("/status").json() == {"state": "running"}
+    assert client.get("/status", headers={"Host": "localhost:8765"}).status_code == 200
+    assert client.get("/status", headers={"Host": "[::1]:8765"}).status_code == 200
+    # DNS rebinding: the page's own host name arrives in Host.
+    assert client.get("/status", headers={"Host": "evil.example:8765"}).status_code == 403
+    # A page on another site posting to the local service.
+    r = client.post("/enqueue", json={"paths": ["/x"]}, headers={"Origin": "https://evil.example"})
+    assert r.status_code == 403
+    assert client.post("/enqueue", json={"paths": ["/x"]}, headers={"Origin": "null"}).status_code == 403
+    # A "simple" cross-site POST (text/plain, no preflight) is not taken as JSON.
+    r = client.post("/enqueue", content=b'{"paths": ["/x"]}', headers={"Content-Type": "text/plain"})
+    assert r.status_code == 400
+    assert client.post("/enqueue", json={"paths": ["/x"]}).status_code == 202
+
+
+def test_non_loopback_service_relies_on_the_token_not_the_host(tmp_path):
+    client = TestClient(_guarded_service_app(tmp_path, "0.0.0.0", "s3cret"), base_url="http://nas.local:8765")
+    assert client.get("/status").status_code == 401
+    assert client.get("/status", headers={"Authorization": "Bearer s3cret"}).status_code == 200

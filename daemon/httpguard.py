@@ -1,0 +1,48 @@
+"""ASGI guard for a service bound to loopback: only local clients, never a web page.
+
+A loopback bind without a token is open to anything that can make the machine's browser send a
+request: a page on another site can POST (a "simple" text/plain request needs no CORS preflight)
+and, with DNS rebinding, read the answers. So, on loopback, the Host header must name a loopback
+address and a browser Origin, if sent, must be a loopback origin (the same rule the MCP SDK
+applies to /mcp, extended to /status and /enqueue). Non-loopback binds require a bearer token.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from starlette.responses import JSONResponse
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+
+
+def _hostname(value: str) -> str | None:
+    try:
+        return urlsplit(value if "://" in value else f"//{value}").hostname
+    except ValueError:
+        return None
+
+
+class LoopbackGuard:
+    """Refuse (403) requests whose Host or Origin is not loopback, when the server binds loopback."""
+
+    def __init__(self, app: ASGIApp, bind_host: str) -> None:
+        self.app = app
+        self.active = bind_host in LOOPBACK_HOSTS
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.active and scope["type"] in ("http", "websocket"):
+            headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers") or []}
+            host = _hostname(headers.get("host", ""))
+            origin = headers.get("origin")
+            bad = None
+            if host not in LOOPBACK_HOSTS:
+                bad = "Host header is not a loopback address"
+            elif origin is not None and _hostname(origin) not in LOOPBACK_HOSTS:
+                bad = "requests from web pages are not accepted"
+            if bad:
+                resp = JSONResponse({"error": "forbidden", "detail": bad}, status_code=403)
+                await resp(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
