@@ -72,6 +72,7 @@ class Embedder:
         self._dtype = None
         self._norm = None
         self._fast_text = False
+        self._ort = None  # ONNX Runtime session of the image tower (precision = "int8")
         if settings.config_path is not None:
             self._register_config(settings.config_path)
 
@@ -108,12 +109,20 @@ class Embedder:
 
     @property
     def pretrained_tag(self) -> str:
-        """The pretrained part of the identity: a tag, or the checkpoint file name for local paths."""
+        """The pretrained part of the identity: a tag, or for a local checkpoint its name plus a
+        content fingerprint (hub downloads are all called open_clip_pytorch_model.bin, and two
+        different checkpoints must never share a collection)."""
         p = self.settings.pretrained
         if p.lower() == "none":
             return "random"
         if os.sep in p or p.endswith((".pt", ".bin", ".safetensors", ".pth")):
-            return Path(p).stem
+            from .fingerprint import fingerprint
+
+            try:
+                digest = fingerprint(Path(p).expanduser()).rsplit(":", 1)[1][:8]
+            except OSError:
+                digest = "missing"  # load() reports the unreadable checkpoint clearly
+            return f"{Path(p).stem}-{digest}"
         return p
 
     @property
@@ -201,6 +210,9 @@ class Embedder:
         if device == "cuda":
             model = model.half()
             self._dtype = torch.float16
+        self._ort = None
+        if device == "cpu" and s.precision == "int8":
+            self._ort = _int8_image_session(model.visual, self.image_size)
         self._model, self._preprocess, self._tokenizer, self._device = model, preprocess, tokenizer, device
         self._fast_text = _causal_argmax_text(model)
         log.info("loaded model %s on %s (%d embed workers)", self.identity, device, self.workers)
@@ -265,6 +277,9 @@ class Embedder:
         import torch
 
         self.load()
+        if self._ort is not None:
+            feats = torch.from_numpy(self._ort.run(None, {"x": batch.contiguous().numpy()})[0])
+            return torch.nn.functional.normalize(feats.float(), dim=-1).numpy().astype(np.float32)
         with torch.inference_mode(), self._autocast():
             x = batch.to(self._device)
             if self._dtype is not None:
@@ -320,6 +335,43 @@ class Embedder:
         if isinstance(m.text_projection, torch.nn.Linear):
             return m.text_projection(x)
         return x @ m.text_projection
+
+
+def _int8_image_session(visual, image_size: int):
+    """The image tower as an ONNX Runtime session with dynamically quantised int8 weights.
+
+    Exported and quantised in a temporary folder at load (a few seconds); each run uses the calling
+    thread only (one embed worker = one core, like the torch path), and runs may overlap.
+    """
+    import tempfile
+
+    import torch
+
+    try:
+        import onnxruntime as ort
+        from onnxruntime.quantization import QuantType, quantize_dynamic
+    except ImportError as e:
+        raise ModelLoadError(f"model.precision = 'int8' needs onnxruntime: {e}") from e
+    with tempfile.TemporaryDirectory(prefix="reelfind-int8-") as tmp:
+        f32, i8 = Path(tmp) / "visual.onnx", Path(tmp) / "visual-int8.onnx"
+        try:
+            x = torch.zeros(2, 3, image_size, image_size)
+            # Traced with autograd on: under no_grad/inference_mode nn.MultiheadAttention takes its
+            # fused fast path, which has no ONNX export.
+            torch.onnx.export(visual, (x,), str(f32), input_names=["x"], output_names=["y"],
+                              dynamic_axes={"x": {0: "n"}, "y": {0: "n"}}, opset_version=17, dynamo=False)
+            quantize_dynamic(str(f32), str(i8), weight_type=QuantType.QInt8)
+        except ImportError as e:
+            raise ModelLoadError(
+                f"model.precision = 'int8' needs the onnx package to export the model ({e}): pip install onnx"
+            ) from e
+        except Exception as e:
+            raise ModelLoadError(f"model.precision = 'int8': cannot export the image tower to ONNX: {e}") from e
+        so = ort.SessionOptions()
+        so.intra_op_num_threads = 1
+        so.inter_op_num_threads = 1
+        so.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        return ort.InferenceSession(str(i8), so, providers=["CPUExecutionProvider"])
 
 
 def _causal_argmax_text(model) -> bool:

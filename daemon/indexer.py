@@ -24,7 +24,7 @@ from .catalog import FAILED, INDEXED, INDEXING, Catalog, FileRecord
 from .config import Settings
 from .decode import DecodeError, DecodeReport, probe, resolve_mode, sample_frames
 from .embedder import Embedder, ModelLoadError
-from .store import FrameRecord, FrameStore, Thumbnails, frame_id
+from .store import FrameRecord, FrameStore, StoreError, Thumbnails, frame_id
 
 log = logging.getLogger(__name__)
 
@@ -95,14 +95,14 @@ class Indexer:
 
     def index(self, rec: FileRecord, stop: threading.Event | None = None,
               on_batch: Callable[[], None] | None = None) -> Outcome:
-        """Index one file. Never raises for a bad file; raises ModelLoadError (not a file problem)."""
+        """Index one file. Never raises for a bad file; raises ModelLoadError or StoreError (not file problems)."""
         stop = stop or threading.Event()
         p = self.progress
         p.current_path, p.current_t, p.current_duration = rec.path, 0.0, rec.duration
         try:
             return self._index(rec, stop, on_batch)
-        except ModelLoadError:
-            raise
+        except (ModelLoadError, StoreError):
+            raise  # not this file's fault: do not mark it failed or spend its retries
         except DecodeError as e:
             return self._fail(rec, str(e))
         except Exception as e:  # a bug or an odd file must not stop the run
@@ -124,9 +124,11 @@ class Indexer:
         return Outcome(rec.path, FAILED, reason=reason)
 
     def _index(self, rec: FileRecord, stop: threading.Event, on_batch: Callable[[], None] | None) -> Outcome:
-        if rec.model_identity not in (None, self.embedder.identity) and rec.state == INDEXED:
-            # Re-index for a new model: vectors live in another collection; nothing to clean here.
+        if rec.model_identity not in (None, self.embedder.identity):
+            # Another model's progress (indexed, half-indexed or failed) says nothing about this
+            # model's collection: start from the beginning. The old vectors live in the old collection.
             rec.cursor_ms = None
+            rec.frames = 0
         info = probe(rec.path)
         self.embedder.load()
         cursor = rec.cursor_ms if rec.cursor_ms is not None else -1

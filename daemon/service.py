@@ -41,6 +41,7 @@ from .watcher import Job, WatchedRoot, Watcher, WorkQueue, file_stat
 log = logging.getLogger(__name__)
 
 STALL_SECONDS = 600.0  # a worker or monitor silent this long is stuck: stop the watchdog pings
+STORE_RETRY_SECONDS = 30.0  # wait before retrying a job that failed because the vector store was down
 STOP_TIMEOUT = 20.0  # how long SIGTERM waits for the worker to checkpoint
 STATUS_EVERY = 2.0
 EXIT_CONFIG = 2  # the model cannot be loaded as configured: systemd does not restart (RestartPreventExitStatus)
@@ -102,6 +103,11 @@ class Worker:
                 log.critical("cannot load the model: %s", e)
                 self.fatal = e
                 return
+            except StoreError as e:
+                # The store is down (Chroma server restarting?): keep the job, wait, try again.
+                log.error("%s; retrying %s in %.0f s", e, job.path, STORE_RETRY_SECONDS)
+                self.stop.wait(STORE_RETRY_SECONDS)
+                self.queue.put(job)
             except Exception:
                 log.exception("error handling %s %s (continuing)", job.kind, job.path)
             finally:

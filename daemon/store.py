@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import re
 import shutil
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +19,8 @@ from PIL import Image
 from .config import Settings
 
 log = logging.getLogger(__name__)
+
+COUNT_TTL = 5.0  # seconds a count() result is reused (other processes' writes show up after this)
 
 
 class StoreError(Exception):
@@ -33,6 +38,48 @@ class FrameRecord:
     t_end: float
     shot: int
     score: float = 0.0
+
+
+class _GuardedCollection:
+    """A Chroma collection whose outage errors become StoreError.
+
+    A store that cannot be reached is not the file's fault: the indexer must not mark files failed
+    (and burn their retries) while Chroma is down, so callers see one distinct exception type.
+    """
+
+    def __init__(self, collection: Any, where: str) -> None:
+        self._c = collection
+        self._where = where
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._c, name)
+        if not callable(attr):
+            return attr
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return attr(*args, **kwargs)
+            except _outage_errors() as e:
+                raise StoreError(f"the vector store at {self._where} failed: {type(e).__name__}: {e}") from e
+
+        return call
+
+
+def _outage_errors() -> tuple[type[BaseException], ...]:
+    import httpx
+    from chromadb.errors import InternalError
+
+    return (httpx.TransportError, ConnectionError, TimeoutError, InternalError)
+
+
+def collection_name(prefix: str, identity: str) -> str:
+    """A valid Chroma name (<= 63 chars, alphanumeric ends), unique per identity even when shortened."""
+    name = re.sub(r"[^A-Za-z0-9._-]", "_", f"{prefix}-{identity}")
+    if len(name) > 63:
+        digest = hashlib.blake2b(name.encode(), digest_size=4).hexdigest()
+        name = f"{name[:54]}-{digest}"
+    name = name.strip("._-")
+    return name if len(name) >= 3 else f"{name}rf0"
 
 
 def frame_id(video_id: str, t_start: float) -> str:
@@ -68,10 +115,11 @@ class FrameStore:
     def __init__(self, settings: Settings, identity: str) -> None:
         self.settings = settings
         self.identity = identity
-        self.name = f"{settings.store.collection_prefix}-{identity}"[:63]
+        self.name = collection_name(settings.store.collection_prefix, identity)
         self._client = _make_client(settings)
+        self._count: tuple[float, int] | None = None  # (monotonic time, count): see count()
         s = settings.store
-        self._collection = self._client.get_or_create_collection(
+        collection = self._client.get_or_create_collection(
             name=self.name,
             embedding_function=None,
             configuration={
@@ -86,6 +134,19 @@ class FrameStore:
             },
             metadata={"model_identity": identity},
         )
+        self._collection = _GuardedCollection(collection, settings.store.url or str(settings.chroma_dir))
+        self._apply_search_ef(s.hnsw_search_ef)
+
+    def _apply_search_ef(self, ef: int) -> None:
+        """ef_search is the one HNSW setting that can change after creation: bring an existing
+        collection to the configured value (it takes effect when a process loads the index)."""
+        try:
+            hnsw = (getattr(self._collection, "configuration_json", None) or {}).get("hnsw") or {}
+            if hnsw and hnsw.get("ef_search") != ef:
+                self._collection.modify(configuration={"hnsw": {"ef_search": ef}})
+                log.info("collection %s: ef_search %s -> %d", self.name, hnsw.get("ef_search"), ef)
+        except Exception as e:  # an older server or a read-only one: searching still works
+            log.warning("cannot set ef_search=%d on collection %s: %s", ef, self.name, e)
 
     # -- writes -----------------------------------------------------------------------------
     def upsert(self, records: Sequence[FrameRecord], vectors: np.ndarray) -> None:
@@ -99,14 +160,17 @@ class FrameStore:
                 for r in records
             ],
         )
+        self._count = None  # after the write: a count() racing with it must not cache the old value
 
     def delete_video(self, video_id: str) -> None:
         self._collection.delete(where={"video_id": video_id})
+        self._count = None
 
     def delete_ids(self, ids: Iterable[str]) -> None:
         ids = list(ids)
         for i in range(0, len(ids), 5000):
             self._collection.delete(ids=ids[i : i + 5000])
+        self._count = None
 
     def set_path(self, video_id: str, path: str) -> None:
         """A renamed/moved file keeps its vectors; only the path metadata changes."""
@@ -144,7 +208,15 @@ class FrameStore:
         return np.concatenate(chunks) if chunks else np.zeros((0, 0), np.float32)
 
     def count(self) -> int:
-        return self._collection.count()
+        """Number of vectors. Cached for COUNT_TTL seconds (dropped on this store's own writes):
+        Chroma counts with a full scan, ~55 ms at 1M vectors, and queries ask for it every time."""
+        now = time.monotonic()
+        cached = self._count
+        if cached is not None and now - cached[0] < COUNT_TTL:
+            return cached[1]
+        n = self._collection.count()
+        self._count = (now, n)
+        return n
 
     def ids_for_video(self, video_id: str) -> list[str]:
         return list(self._collection.get(where={"video_id": video_id}, include=[])["ids"])
@@ -188,15 +260,18 @@ class FrameStore:
         if where:
             clauses.append(where)
         flt = None if not clauses else clauses[0] if len(clauses) == 1 else {"$and": clauses}
-        total = self.count()
-        if total == 0:
-            return []
-        res = self._collection.query(
-            query_embeddings=np.asarray(vector, dtype=np.float32).reshape(1, -1),
-            n_results=max(1, min(n, total)),
-            where=flt,
-            include=["metadatas", "distances"],
-        )
+        q = np.asarray(vector, dtype=np.float32).reshape(1, -1)
+        try:
+            # Chroma returns fewer results when n exceeds the collection (none when it is empty),
+            # so no count() first: that is a full scan, slower than the HNSW search itself at 1M.
+            res = self._collection.query(query_embeddings=q, n_results=max(1, n), where=flt,
+                                         include=["metadatas", "distances"])
+        except Exception:
+            total = self._collection.count()
+            if total == 0:
+                return []
+            res = self._collection.query(query_embeddings=q, n_results=max(1, min(n, total)), where=flt,
+                                         include=["metadatas", "distances"])
         return [
             _record(i, m, 1.0 - float(d))
             for i, m, d in zip(res["ids"][0], res["metadatas"][0], res["distances"][0], strict=True)

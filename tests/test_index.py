@@ -331,9 +331,19 @@ def chroma_server(tmp_path):
     else:
         proc.kill()
         pytest.fail("chroma run did not start")
-    yield f"http://127.0.0.1:{port}"
+    url = f"http://127.0.0.1:{port}"
+    _CHROMA_PROCS[url] = proc
+    yield url
     proc.terminate()
     proc.wait(10)
+    del _CHROMA_PROCS[url]
+
+
+_CHROMA_PROCS: dict[str, subprocess.Popen] = {}
+
+
+def chroma_server_proc(url: str) -> subprocess.Popen:
+    return _CHROMA_PROCS[url]
 
 
 def test_server_mode_indexes_and_searches_through_a_real_chroma_server(tmp_path, chroma_server):
@@ -395,3 +405,56 @@ def test_unreachable_chroma_server_is_one_clear_error(tmp_path):
         r = run_cli(args, env)
         assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
         assert "Chroma server" in r.stderr
+
+
+def test_switching_models_restarts_a_half_indexed_file_from_the_beginning(small_root):
+    rt, root = small_root
+    path = str(root / "asl_book.mkv")
+    full = rt.catalog.get(path).frames
+    # As if another model had committed part of this file and then been swapped out.
+    rt.catalog.update(path, model_identity="some-other-model", state="indexing", cursor_ms=1000, frames=1)
+    rec = rt.catalog.get(path)
+    assert rt.reconciler().needs_index(rec)
+    assert rt.indexer().index(rec).state == "indexed"
+    rec = rt.catalog.get(path)
+    assert rec.frames == full == len(rt.store.ids_for_video(rec.video_id))
+
+
+def test_a_store_outage_is_not_blamed_on_the_file(tmp_path, chroma_server):
+    from daemon.store import StoreError
+
+    settings = tiny_settings(tmp_path / "data", store={"url": chroma_server})
+    rt = Runtime.open(settings, "test")
+    try:
+        plan = rt.reconciler().reconcile(Root(FOOTAGE), scope=FOOTAGE / "asl_walk.mkv")
+        chroma_server_proc(chroma_server).terminate()
+        chroma_server_proc(chroma_server).wait(10)
+        with pytest.raises(StoreError, match="vector store"):
+            rt.indexer().index(plan.todo[0])
+        rec = rt.catalog.get(str(FOOTAGE / "asl_walk.mkv"))
+        assert rec.state != "failed" and rec.attempts == 0
+    finally:
+        rt.close()
+
+
+def test_collection_names_stay_valid_and_distinct_when_shortened():
+    from daemon.store import collection_name
+
+    a = collection_name("reelfind", "x" * 80 + "-a")
+    b = collection_name("reelfind", "x" * 80 + "-b")
+    assert a != b and len(a) <= 63 and len(b) <= 63
+    assert collection_name("reelfind", "ViT-B-32-laion2b_s34b_b79k-224") == "reelfind-ViT-B-32-laion2b_s34b_b79k-224"
+    assert collection_name("rf", "odd-" + "y" * 57 + "_")[-1].isalnum()
+
+
+def test_two_checkpoints_with_the_same_file_name_get_different_identities(tmp_path):
+    from daemon.config import ModelSettings
+    from daemon.embedder import Embedder
+
+    ids = []
+    for sub, content in (("a", b"one" * 1000), ("b", b"two" * 1000)):
+        ckpt = tmp_path / sub / "open_clip_pytorch_model.bin"
+        ckpt.parent.mkdir()
+        ckpt.write_bytes(content)
+        ids.append(Embedder(ModelSettings(name="ViT-B-32", pretrained=str(ckpt))).identity)
+    assert ids[0] != ids[1] and all(i.startswith("ViT-B-32-open_clip_pytorch_model-") for i in ids)
