@@ -1,8 +1,9 @@
 """The pipeline for one catalogued file: decode -> embed -> store, committed per batch, resumable.
 
-A decode thread (PyAV, which releases the GIL) samples frames, preprocesses them for the model and
-writes thumbnails; the calling thread embeds batches and commits them. A bounded queue between
-them keeps both cores busy without buffering a whole video.
+A decode thread (PyAV, which releases the GIL) samples frames, writes thumbnails and resizes them
+to the model's input; a bounded queue hands them to the calling thread, which batches them onto
+embed workers (one single-threaded batch per core); a commit thread stores each batch's vectors and
+then moves the catalog cursor, in decode order. Both cores stay busy without buffering a video.
 """
 
 from __future__ import annotations
