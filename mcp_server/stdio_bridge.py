@@ -204,7 +204,7 @@ def main() -> int:
     try:
         settings = load_settings(config)
     except ConfigError as e:
-        print(f"error: {e}", file=sys.stderr)
+        sys.stderr.write(f"error: {e}\n")  # stdout belongs to the MCP protocol
         return 2
     logging.getLogger().setLevel(settings.log_level)
     for noisy in ("chromadb", "httpx", "httpx2", "urllib3"):
