@@ -18,6 +18,12 @@ def service_base_url(settings: Settings, owner: dict[str, Any]) -> str:
     return (owner.get("url") or settings.mcp_url).rsplit("/mcp", 1)[0]
 
 
+def auth_headers(settings: Settings) -> dict[str, str]:
+    """The bearer header a client of the service sends (none when no token is configured)."""
+    token = settings.server.token
+    return {"Authorization": f"Bearer {token.get_secret_value()}"} if token else {}
+
+
 def hand_off(
     settings: Settings, owner: dict[str, Any], paths: list[str], timeout: float = 10.0
 ) -> tuple[int, list[dict[str, Any]]]:
@@ -28,11 +34,9 @@ def hand_off(
     req = urllib.request.Request(
         service_base_url(settings, owner) + "/enqueue",
         data=json.dumps({"paths": paths}).encode(),
-        headers={"Content-Type": "application/json"},
+        headers={"Content-Type": "application/json", **auth_headers(settings)},
         method="POST",
     )
-    if settings.server.token:
-        req.add_header("Authorization", f"Bearer {settings.server.token.get_secret_value()}")
     try:
         with urllib.request.urlopen(req, timeout=timeout) as r:  # noqa: S310 (service URL from the lock)
             body = json.loads(r.read() or b"{}")

@@ -9,6 +9,7 @@ applies to /mcp, extended to /status and /enqueue). Non-loopback binds require a
 
 from __future__ import annotations
 
+import hmac
 from urllib.parse import urlsplit
 
 from starlette.responses import JSONResponse
@@ -46,3 +47,25 @@ class LoopbackGuard:
                 await resp(scope, receive, send)
                 return
         await self.app(scope, receive, send)
+
+
+class BearerAuth:
+    """ASGI middleware: every HTTP request needs `Authorization: Bearer <token>`, else 401."""
+
+    def __init__(self, app: ASGIApp, token: str) -> None:
+        self.app = app
+        self.token = token.encode()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        auth = dict(scope.get("headers") or []).get(b"authorization", b"")
+        scheme, _, cred = auth.partition(b" ")
+        if scheme.lower() == b"bearer" and hmac.compare_digest(cred.strip(), self.token):
+            await self.app(scope, receive, send)
+            return
+        reason = "missing bearer token" if not auth else "wrong bearer token"
+        resp = JSONResponse({"error": "unauthorized", "detail": reason}, status_code=401,
+                            headers={"WWW-Authenticate": 'Bearer realm="reelfind"'})
+        await resp(scope, receive, send)

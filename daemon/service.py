@@ -12,7 +12,6 @@ exits, and the process ends within a few seconds; the next start resumes from th
 
 from __future__ import annotations
 
-import hmac
 import logging
 import os
 import signal
@@ -30,7 +29,7 @@ from .catalog import FAILED, CatalogError, FileRecord
 from .config import Settings
 from .discovery import root_present
 from .embedder import ModelLoadError
-from .httpguard import LoopbackGuard
+from .httpguard import BearerAuth, LoopbackGuard
 from .lock import StoreLocked
 from .notify import Notifier
 from .runtime import Runtime
@@ -478,13 +477,6 @@ def _mcp_app(svc: Service) -> Any:
     return http_app(svc.settings, provider)
 
 
-def _authorized(request: Any, token: str | None) -> bool:
-    if token is None:
-        return True
-    scheme, _, cred = request.headers.get("authorization", "").partition(" ")
-    return scheme.lower() == "bearer" and hmac.compare_digest(cred.strip().encode(), token.encode())
-
-
 def build_app(svc: Service, mcp_app: Any = None) -> Any:
     """GET /status and POST /enqueue (bearer token when server.token is set), the MCP app on the rest."""
     from starlette.applications import Starlette
@@ -496,18 +488,10 @@ def build_app(svc: Service, mcp_app: Any = None) -> Any:
 
     token = svc.settings.server.token.get_secret_value() if svc.settings.server.token else None
 
-    def denied() -> JSONResponse:
-        return JSONResponse({"error": "unauthorized", "detail": "missing or wrong bearer token"}, status_code=401,
-                            headers={"WWW-Authenticate": 'Bearer realm="reelfind"'})
-
     async def status(request: Request) -> JSONResponse:
-        if not _authorized(request, token):
-            return denied()
         return JSONResponse(await run_in_threadpool(svc.status))
 
     async def enqueue(request: Request) -> JSONResponse:
-        if not _authorized(request, token):
-            return denied()
         body = None
         # JSON only: a cross-site form or text/plain POST (no CORS preflight) is never taken.
         if request.headers.get("content-type", "").split(";")[0].strip().lower() == "application/json":
@@ -535,8 +519,10 @@ def build_app(svc: Service, mcp_app: Any = None) -> Any:
         async with router.lifespan_context(mcp_app):  # Starlette does not run a mounted app's lifespan
             yield
 
-    return Starlette(routes=routes, lifespan=lifespan,
-                     middleware=[Middleware(LoopbackGuard, bind_host=svc.settings.server.host)])
+    middleware = [Middleware(LoopbackGuard, bind_host=svc.settings.server.host)]
+    if token is not None:  # one check for every route, the mounted MCP app included
+        middleware.append(Middleware(BearerAuth, token=token))
+    return Starlette(routes=routes, lifespan=lifespan, middleware=middleware)
 
 
 def run_service(settings: Settings) -> int:

@@ -16,6 +16,7 @@ from typing import Any
 
 from .catalog import FAILED, INDEXED, Catalog
 from .config import Settings
+from .handoff import auth_headers, service_base_url
 from .lock import is_locked, read_owner
 
 
@@ -33,10 +34,7 @@ def service_status(settings: Settings, timeout: float = 2.0) -> dict[str, Any] |
     owner = read_owner(settings.lock_path) if is_locked(settings.lock_path) else {}
     if owner.get("command") != "serve":
         return None
-    base = (owner.get("url") or settings.mcp_url).rsplit("/mcp", 1)[0]
-    req = urllib.request.Request(base + "/status")
-    if settings.server.token:
-        req.add_header("Authorization", f"Bearer {settings.server.token.get_secret_value()}")
+    req = urllib.request.Request(service_base_url(settings, owner) + "/status", headers=auth_headers(settings))
     try:
         with urllib.request.urlopen(req, timeout=timeout) as r:  # noqa: S310 (loopback/configured URL)
             return json.loads(r.read())

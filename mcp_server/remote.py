@@ -7,6 +7,7 @@ from typing import Any
 import anyio
 
 from daemon.config import Settings
+from daemon.handoff import auth_headers
 
 
 class RemoteToolError(Exception):
@@ -19,8 +20,7 @@ def call_tool(url: str, settings: Settings, name: str, args: dict[str, Any]) -> 
     from mcp.client.streamable_http import streamable_http_client
     from mcp.shared._httpx_utils import create_mcp_http_client
 
-    token = settings.server.token.get_secret_value() if settings.server.token else None
-    headers = {"Authorization": f"Bearer {token}"} if token else None
+    headers = auth_headers(settings) or None
 
     async def go() -> dict[str, Any]:
         async with create_mcp_http_client(headers=headers) as http, Client(

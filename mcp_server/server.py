@@ -26,7 +26,6 @@ Tools never block the event loop: store, model and catalog work runs in worker t
 # No `from __future__ import annotations`: tool signatures use closure-local Annotated aliases
 # that MCPServer must evaluate at registration.
 import base64
-import hmac
 import json
 import logging
 from collections.abc import AsyncIterator, Callable
@@ -44,12 +43,11 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
-from starlette.types import ASGIApp, Receive, Scope, Send
 
 from daemon.catalog import CatalogError
 from daemon.config import Settings
 from daemon.embedder import ModelLoadError
-from daemon.httpguard import LoopbackGuard
+from daemon.httpguard import BearerAuth, LoopbackGuard
 from daemon.store import StoreError
 
 from .inputs import MAX_IMAGE_BASE64, QueryError
@@ -309,28 +307,6 @@ def build_server(provider: ServiceProvider, *, warm: bool = True) -> MCPServer:
 
 
 # -- HTTP ---------------------------------------------------------------------------------------------
-
-class BearerAuth:
-    """ASGI middleware: every HTTP request needs `Authorization: Bearer <token>`, else 401."""
-
-    def __init__(self, app: ASGIApp, token: str) -> None:
-        self.app = app
-        self.token = token.encode()
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] not in ("http", "websocket"):
-            await self.app(scope, receive, send)
-            return
-        auth = dict(scope.get("headers") or []).get(b"authorization", b"")
-        scheme, _, cred = auth.partition(b" ")
-        if scheme.lower() == b"bearer" and hmac.compare_digest(cred.strip(), self.token):
-            await self.app(scope, receive, send)
-            return
-        reason = "missing bearer token" if not auth else "wrong bearer token"
-        resp = JSONResponse({"error": "unauthorized", "detail": reason}, status_code=401,
-                            headers={"WWW-Authenticate": 'Bearer realm="reelfind"'})
-        await resp(scope, receive, send)
-
 
 def http_app(settings: Settings, provider: ServiceProvider) -> Starlette:
     """Streamable HTTP MCP at /mcp (+ GET /status), bearer-protected when server.token is set."""
