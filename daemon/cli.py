@@ -120,13 +120,7 @@ def index(
             root = next((r for r in rec_roots if p == r.path or r.path in p.parents), None)
             if root is None:
                 root = Root(p if p.is_dir() else p.parent)
-            part = rt.reconciler().reconcile(root, scope=p)
-            plan.todo += part.todo
-            plan.unchanged += part.unchanged
-            plan.moved += part.moved
-            plan.removed += part.removed
-            plan.failed_unchanged += part.failed_unchanged
-            plan.unreadable += part.unreadable
+            plan.merge(rt.reconciler().reconcile(root, scope=p))
         outcomes = _run_with_progress(rt, plan.todo, json_out)
     except (ModelLoadError, StoreError) as e:
         err.print(f"[red]error:[/red] {e}")
@@ -145,6 +139,7 @@ def index(
         "frames": sum(o.frames for o in indexed),
         "skipped_unchanged": plan.unchanged,
         "moved": [{"from": a, "to": b} for a, b in plan.moved],
+        "copied_reusing_vectors": plan.copied,
         "removed": plan.removed,
         "failed": [{"path": p, "reason": r} for p, r in failed],
         "warnings": [{"path": o.path, "note": o.reason} for o in indexed if o.reason],
@@ -154,7 +149,8 @@ def index(
         return
     err.print(
         f"indexed {summary['indexed']} files ({summary['frames']} frames), "
-        f"{plan.unchanged} unchanged, {len(plan.moved)} moved, {len(plan.removed)} removed, {len(failed)} failed"
+        f"{plan.unchanged} unchanged, {len(plan.moved)} moved, {len(plan.copied)} copies reusing vectors, "
+        f"{len(plan.removed)} removed, {len(failed)} failed"
     )
     for w in summary["warnings"]:
         err.print(f"  [yellow]warning[/yellow] {w['path']}: {w['note']}")
@@ -169,7 +165,6 @@ def _run_with_progress(rt, todo, quiet: bool):
     idx = rt.indexer()
     prog = rt.progress
     prog.files_total = len(todo)
-    total_seconds = sum((r.duration or 0) for r in todo) or None
     columns = [
         TextColumn("[bold]{task.fields[file]}"), BarColumn(), TextColumn("{task.fields[files]}"),
         TextColumn("{task.fields[frames]} frames, {task.fields[rate]}"), TimeElapsedColumn(),
@@ -190,7 +185,6 @@ def _run_with_progress(rt, todo, quiet: bool):
                 rate=f"{snap['frames_per_second']} fr/s, {snap['video_seconds_per_second']}x realtime",
             )
 
-        del total_seconds
         for rec in todo:
             if stop.is_set():
                 break

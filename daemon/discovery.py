@@ -11,7 +11,7 @@ import logging
 import os
 import shutil
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
 from .catalog import FAILED, INDEXED, PENDING, Catalog, FileRecord, new_video_id
@@ -112,6 +112,12 @@ class Plan:
     unreadable: list[tuple[str, str]] = field(default_factory=list)
     interrupted: bool = False  # should_stop() said stop: the scan is incomplete, nothing was deleted
     copied: list[str] = field(default_factory=list)
+
+    def merge(self, other: Plan) -> None:
+        """Add another scan's findings to this one (every field, so none is forgotten)."""
+        for f in fields(self):
+            mine, theirs = getattr(self, f.name), getattr(other, f.name)
+            setattr(self, f.name, mine or theirs if isinstance(mine, bool) else mine + theirs)
 
 
 class Reconciler:

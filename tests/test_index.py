@@ -458,3 +458,17 @@ def test_two_checkpoints_with_the_same_file_name_get_different_identities(tmp_pa
         ckpt.write_bytes(content)
         ids.append(Embedder(ModelSettings(name="ViT-B-32", pretrained=str(ckpt))).identity)
     assert ids[0] != ids[1] and all(i.startswith("ViT-B-32-open_clip_pytorch_model-") for i in ids)
+
+
+def test_cli_summary_reports_moves_and_copies(tmp_path):
+    env = tiny_env(tmp_path / "data")
+    root = tmp_path / "clips"
+    root.mkdir()
+    shutil.copy(FOOTAGE / "asl_book.mkv", root)
+    assert run_cli(["index", str(root)], env).returncode == 0
+    shutil.copy(root / "asl_book.mkv", root / "copy.mkv")
+    (root / "asl_book.mkv").rename(root / "moved.mkv")
+    summary = json.loads(run_cli(["index", str(root), "--json"], env).stdout)
+    assert summary["indexed"] == 0
+    # Which of the two identical files counts as the move and which as the copy is up to the scan order.
+    assert len(summary["moved"]) == 1 and len(summary["copied_reusing_vectors"]) == 1
