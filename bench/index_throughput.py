@@ -49,13 +49,13 @@ sys.path.insert(0, str(REPO))
 
 import footage as footage_mod  # noqa: E402
 
-from daemon.config import Settings, load_settings  # noqa: E402
-from daemon.decode import DecodeReport, probe, sample_frames  # noqa: E402
-from daemon.discovery import Root  # noqa: E402
-from daemon.embedder import Embedder  # noqa: E402
-from daemon.indexer import Indexer  # noqa: E402
-from daemon.runtime import Runtime  # noqa: E402
-from daemon.store import Thumbnails  # noqa: E402
+from reelcore.config import Settings, load_settings  # noqa: E402
+from reelcore.decode import DecodeReport, probe, sample_frames  # noqa: E402
+from reelcore.discovery import Root  # noqa: E402
+from reelcore.embedder import Embedder  # noqa: E402
+from reelcore.indexer import Indexer  # noqa: E402
+from reelcore.runtime import Runtime  # noqa: E402
+from reelcore.store import Thumbnails  # noqa: E402
 
 MODEL = {"name": "ViT-B-32", "pretrained": "none"}
 RESULTS = HERE / "results"
@@ -170,7 +170,7 @@ def e2e_inprocess(folder: Path, scratch: Path, profile: bool) -> dict:
         rt.embedder.load()
         prof = StageTimer()
         if profile:
-            import daemon.indexer as ix
+            import reelcore.indexer as ix
 
             orig_sample = ix.sample_frames
 

@@ -27,9 +27,9 @@ import anyio
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from daemon.config import Settings, load_settings  # noqa: E402
-from daemon.discovery import Root  # noqa: E402
-from daemon.runtime import Runtime  # noqa: E402
+from reelcore.config import Settings, load_settings  # noqa: E402
+from reelcore.discovery import Root  # noqa: E402
+from reelcore.runtime import Runtime  # noqa: E402
 
 FOOTAGE = REPO.parent / "shared" / "footage"
 TINY = {"name": "reelfind-tiny", "pretrained": "none", "config_path": str(REPO / "tests/assets/reelfind-tiny.json")}
@@ -135,7 +135,7 @@ async def transcript(url: str) -> str:
 
 
 def direct(s: Settings, qs: list[str]) -> list[float]:
-    from mcp_server.search import SearchService
+    from reelcore.search import SearchService
 
     rt = Runtime.open(s, "bench", own_store=False)
     try:

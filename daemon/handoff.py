@@ -7,21 +7,12 @@ import urllib.error
 import urllib.request
 from typing import Any
 
-from .config import Settings
+from reelcore.config import Settings
+from reelcore.endpoint import auth_headers, serve_owner, service_base_url
 
 
 class HandoffError(Exception):
     pass
-
-
-def service_base_url(settings: Settings, owner: dict[str, Any]) -> str:
-    return (owner.get("url") or settings.mcp_url).rsplit("/mcp", 1)[0]
-
-
-def auth_headers(settings: Settings) -> dict[str, str]:
-    """The bearer header a client of the service sends (none when no token is configured)."""
-    token = settings.server.token
-    return {"Authorization": f"Bearer {token.get_secret_value()}"} if token else {}
 
 
 def hand_off(
@@ -51,3 +42,16 @@ def hand_off(
     except (OSError, ValueError) as e:
         raise HandoffError(f"cannot reach the service: {e}") from e
     return int(body.get("accepted", 0)), list(body.get("rejected") or [])
+
+
+def service_status(settings: Settings, timeout: float = 2.0) -> dict[str, Any] | None:
+    """Live status from a running `reelfind serve` (GET /status), or None if none answers."""
+    owner = serve_owner(settings)
+    if owner is None:
+        return None
+    req = urllib.request.Request(service_base_url(settings, owner) + "/status", headers=auth_headers(settings))
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:  # noqa: S310 (loopback/configured URL)
+            return json.loads(r.read())
+    except (OSError, ValueError):
+        return {"pid": owner.get("pid"), "state": "running (status endpoint not answering)"}

@@ -19,9 +19,10 @@ from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
-from .catalog import Catalog
-from .config import DaemonSettings
-from .discovery import Root
+from reelcore.catalog import Catalog
+from reelcore.config import DaemonSettings
+from reelcore.discovery import Root
+
 from .watcher import Job, WatchedRoot, WorkQueue
 
 log = logging.getLogger(__name__)

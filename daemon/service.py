@@ -25,16 +25,17 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from .catalog import FAILED, CatalogError, FileRecord
-from .config import Settings
-from .discovery import root_present
-from .embedder import ModelLoadError
+from reelcore.catalog import FAILED, CatalogError, FileRecord
+from reelcore.config import Settings
+from reelcore.discovery import root_present
+from reelcore.embedder import ModelLoadError
+from reelcore.lock import StoreLocked
+from reelcore.runtime import Runtime
+from reelcore.store import StoreError
+
 from .httpguard import BearerAuth, LoopbackGuard
-from .lock import StoreLocked
 from .notify import Notifier
-from .runtime import Runtime
 from .scheduler import build_scheduler, queue_due_retries, queue_reconciles
-from .store import StoreError
 from .watcher import Job, WatchedRoot, Watcher, WorkQueue, file_stat
 
 log = logging.getLogger(__name__)

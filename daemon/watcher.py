@@ -41,8 +41,8 @@ from watchdog.observers import Observer
 from watchdog.observers.api import BaseObserver
 from watchdog.observers.polling import PollingObserver
 
-from .config import RootSettings
-from .discovery import Root, root_present, utf8_name
+from reelcore.config import RootSettings
+from reelcore.discovery import Root, root_present, utf8_name
 
 log = logging.getLogger(__name__)
 

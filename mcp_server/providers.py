@@ -21,12 +21,11 @@ import time
 from collections.abc import Callable
 from typing import Any, Protocol, runtime_checkable
 
-from daemon.config import Settings
-from daemon.embedder import Embedder
-from daemon.lock import StoreLocked
-from daemon.runtime import Runtime
-
-from .search import SearchService, TextEmbeddingCache
+from reelcore.config import Settings
+from reelcore.embedder import Embedder
+from reelcore.lock import StoreLocked
+from reelcore.runtime import Runtime
+from reelcore.search import SearchService, TextEmbeddingCache
 
 log = logging.getLogger(__name__)
 

@@ -6,8 +6,8 @@ from typing import Any
 
 import anyio
 
-from daemon.config import Settings
-from daemon.handoff import auth_headers
+from reelcore.config import Settings
+from reelcore.endpoint import auth_headers
 
 
 class RemoteToolError(Exception):

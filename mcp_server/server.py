@@ -44,17 +44,17 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from daemon.catalog import CatalogError
-from daemon.config import Settings
-from daemon.embedder import ModelLoadError
 from daemon.httpguard import BearerAuth, LoopbackGuard
-from daemon.store import StoreError
+from reelcore.catalog import CatalogError
+from reelcore.config import Settings
+from reelcore.embedder import ModelLoadError
+from reelcore.inputs import MAX_IMAGE_BASE64, QueryError
+from reelcore.models import FrameOut, ScenesOut, SearchOut, StatusOut, TimelineOut, VideoListOut
+from reelcore.overview import video_out
+from reelcore.search import SearchService
+from reelcore.store import StoreError
 
-from .inputs import MAX_IMAGE_BASE64, QueryError
-from .models import FrameOut, ScenesOut, SearchOut, StatusOut, TimelineOut, VideoListOut
-from .overview import video_out
 from .providers import ServiceProvider, ServiceUnavailable, warm_in_background, work_slots
-from .search import SearchService
 
 log = logging.getLogger(__name__)
 

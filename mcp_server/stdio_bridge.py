@@ -31,8 +31,8 @@ from mcp.server.stdio import stdio_server
 from mcp.shared._httpx_utils import create_mcp_http_client
 from mcp.shared.exceptions import MCPError
 
-from daemon.config import ConfigError, Settings, load_settings
-from daemon.lock import is_locked, read_owner
+from reelcore.config import ConfigError, Settings, load_settings
+from reelcore.endpoint import service_url
 
 from .providers import LocalProvider, wait_idle, warm_in_background
 from .server import build_server
@@ -40,17 +40,6 @@ from .server import build_server
 log = logging.getLogger(__name__)
 _T = TypeVar("_T")
 Op = Callable[[Client], Awaitable[_T]]
-
-
-def service_url(settings: Settings) -> str | None:
-    """The running service's MCP URL to forward to, or None to answer locally."""
-    if settings.server.url:
-        return settings.server.url
-    if is_locked(settings.lock_path):
-        owner = read_owner(settings.lock_path)
-        if owner.get("command") == "serve":
-            return owner.get("url") or settings.mcp_url
-    return None
 
 
 def run_stdio(settings: Settings) -> int:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from daemon.config import Settings, load_settings
+from reelcore.config import Settings, load_settings
 
 REPO = Path(__file__).resolve().parents[1]
 FOOTAGE = REPO.parent / "shared" / "footage"

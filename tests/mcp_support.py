@@ -17,9 +17,9 @@ from typing import Any
 import jsonschema
 from PIL import Image
 
-from daemon.config import Settings
-from daemon.discovery import Root
-from daemon.runtime import Runtime
+from reelcore.config import Settings
+from reelcore.discovery import Root
+from reelcore.runtime import Runtime
 from tests.conftest import FOOTAGE, REPO, tiny_env, tiny_settings
 
 _index_lock = threading.Lock()

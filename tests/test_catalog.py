@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from daemon.catalog import MIGRATIONS, Catalog, CatalogError
+from reelcore.catalog import MIGRATIONS, Catalog, CatalogError
 
 from .conftest import REPO
 
@@ -21,7 +21,7 @@ def test_migration_run_meanwhile_by_another_process_is_not_an_error(tmp_path, mo
         v = real.fget(self)
         if not getattr(self, "_raced", False):
             self._raced = True
-            subprocess.run([sys.executable, "-c", f"from daemon.catalog import Catalog; Catalog(__import__('pathlib')"
+            subprocess.run([sys.executable, "-c", f"from reelcore.catalog import Catalog; Catalog(__import__('pathlib')"
                             f".Path({str(path)!r})).close()"], cwd=REPO, check=True)
         return v
 

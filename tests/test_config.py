@@ -7,7 +7,7 @@ import typing
 
 import pytest
 
-from daemon.config import ConfigError, Settings, load_settings
+from reelcore.config import ConfigError, Settings, load_settings
 
 from .conftest import REPO
 

@@ -299,7 +299,7 @@ def test_cli_search_and_index_go_through_the_running_service(tmp_path: Path) -> 
     settings = daemon_settings(tmp_path / "data", [_root(root)], server={"port": _port(), "token": "s3cret"})
     env = tiny_env(tmp_path / "data", REELFIND_SERVER__PORT=str(settings.server.port),
                    REELFIND_SERVER__TOKEN="s3cret")
-    cli = [sys.executable, "-m", "daemon.cli"]
+    cli = [sys.executable, "-m", "reelfind.cli"]
     with running_service(settings) as svc:
         clip = root / "asl_book.mkv"
         shutil.copy(FOOTAGE / "asl_book.mkv", clip)

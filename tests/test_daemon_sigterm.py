@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from daemon.runtime import Runtime
+from reelcore.runtime import Runtime
 from tests.conftest import TINY_MODEL, tiny_env, tiny_settings
 from tests.synthetic import GREY, make_clip
 from tests.test_daemon_support import (

@@ -1,4 +1,4 @@
-"""daemon.decode: sampling, spans, cuts, rotation, timestamps and broken files."""
+"""reelcore.decode: sampling, spans, cuts, rotation, timestamps and broken files."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import av
 import numpy as np
 import pytest
 
-from daemon.config import SamplingSettings
-from daemon.decode import DecodeError, DecodeReport, SampledFrame, probe, resolve_mode, sample_frames
+from reelcore.config import SamplingSettings
+from reelcore.decode import DecodeError, DecodeReport, SampledFrame, probe, resolve_mode, sample_frames
 from tests.synthetic import BLACK, BLUE, GREEN, GREY, RED, WHITE, YELLOW, make_clip, make_vfr_clip
 
 FOOTAGE = Path(__file__).resolve().parents[1].parent / "shared" / "footage"

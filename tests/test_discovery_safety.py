@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from daemon.discovery import Root, confirmed_gone
-from daemon.runtime import Runtime
+from reelcore.discovery import Root, confirmed_gone
+from reelcore.runtime import Runtime
 
 from .conftest import FOOTAGE, tiny_settings
 

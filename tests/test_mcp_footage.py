@@ -20,10 +20,10 @@ from mcp.shared.exceptions import MCPError
 from PIL import Image
 from pydantic import SecretStr
 
-from daemon.lock import DataDirLock, is_locked
-from daemon.runtime import Runtime
 from mcp_server.providers import RuntimeProvider
 from mcp_server.server import build_server
+from reelcore.lock import DataDirLock, is_locked
+from reelcore.runtime import Runtime
 from tests.conftest import REPO, tiny_env
 from tests.mcp_support import (
     check_structured,

@@ -19,14 +19,14 @@ import pytest
 import torch
 from mcp import Client
 
-from daemon.catalog import Catalog
-from daemon.config import Settings
-from daemon.discovery import Root
-from daemon.embedder import Embedder
-from daemon.runtime import Runtime
-from daemon.store import FrameStore, Thumbnails
 from mcp_server.providers import RuntimeProvider
 from mcp_server.server import build_server
+from reelcore.catalog import Catalog
+from reelcore.config import Settings
+from reelcore.discovery import Root
+from reelcore.embedder import Embedder
+from reelcore.runtime import Runtime
+from reelcore.store import FrameStore, Thumbnails
 from tests.mcp_support import image_blocks, png_base64
 
 pytestmark = pytest.mark.timeout(120)

@@ -15,12 +15,12 @@ import numpy as np
 import pytest
 from mcp import Client
 
-from daemon.discovery import Root
-from daemon.lock import DataDirLock, is_locked, read_owner
-from daemon.runtime import Runtime
 from mcp_server.providers import LocalProvider, RuntimeProvider
 from mcp_server.server import build_server
 from mcp_server.stdio_bridge import Backends
+from reelcore.discovery import Root
+from reelcore.lock import DataDirLock, is_locked, read_owner
+from reelcore.runtime import Runtime
 from tests.conftest import REPO, tiny_env, tiny_settings
 from tests.mcp_support import footage_index, free_port, live_server
 from tests.synthetic import BLUE, GREEN, RED, WHITE, make_clip
@@ -57,7 +57,7 @@ def test_local_provider_releases_when_idle_and_reopens_fresh(tmp_path):
         svc = provider.search_service()
         before = svc.store.count()
         assert before > 0 and read_owner(s.lock_path)["command"] == "mcp"
-        cli = [sys.executable, "-m", "daemon.cli", "index", str(second)]
+        cli = [sys.executable, "-m", "reelfind.cli", "index", str(second)]
         busy = subprocess.run(cli, cwd=REPO, env=tiny_env(s.data_dir), capture_output=True, text=True, timeout=120)
         assert busy.returncode == 3 and "(mcp)" in busy.stderr  # a writer is refused while we hold it
         provider.idle_release = 0.5

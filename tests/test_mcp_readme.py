@@ -13,9 +13,9 @@ import anyio
 import pytest
 from pydantic import SecretStr
 
-from daemon.config import Settings
-from daemon.runtime import Runtime
 from mcp_server.providers import RuntimeProvider
+from reelcore.config import Settings
+from reelcore.runtime import Runtime
 from tests.conftest import REPO, TINY_MODEL_CONFIG, tiny_env
 from tests.mcp_support import footage_index, free_port, http_client, live_server
 

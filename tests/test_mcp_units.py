@@ -14,13 +14,15 @@ from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
-from daemon.catalog import FAILED, INDEXED, Catalog
-from daemon.config import Settings
-from daemon.lock import DataDirLock
-from mcp_server.heatmap import colormap, render_strip
-from mcp_server.inputs import QueryError, decode_image, file_uri, glob_match, resolve_video
 from mcp_server.providers import LocalProvider, ServiceUnavailable
-from mcp_server.scoring import (
+from mcp_server.server import BearerAuth, _image
+from reelcore.catalog import FAILED, INDEXED, Catalog
+from reelcore.config import Settings
+from reelcore.endpoint import service_url
+from reelcore.heatmap import colormap, render_strip
+from reelcore.inputs import QueryError, decode_image, file_uri, glob_match, resolve_video
+from reelcore.lock import DataDirLock
+from reelcore.scoring import (
     Background,
     background_of,
     bin_timeline,
@@ -29,9 +31,7 @@ from mcp_server.scoring import (
     frame_at,
     snap_to_shots,
 )
-from mcp_server.search import relevance_floor
-from mcp_server.server import BearerAuth, _image
-from mcp_server.stdio_bridge import service_url
+from reelcore.search import relevance_floor
 
 # -- scoring ----------------------------------------------------------------------------------------
 

@@ -9,9 +9,9 @@ import pytest
 import torch
 from PIL import Image
 
-from daemon.config import ModelSettings
-from daemon.embedder import Embedder
-from daemon.store import FrameRecord, FrameStore
+from reelcore.config import ModelSettings
+from reelcore.embedder import Embedder
+from reelcore.store import FrameRecord, FrameStore
 
 from .conftest import TINY_MODEL, tiny_settings
 

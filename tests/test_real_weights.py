@@ -11,9 +11,9 @@ import os
 
 import pytest
 
-from daemon.discovery import Root
-from daemon.runtime import Runtime
-from mcp_server.search import SearchService
+from reelcore.discovery import Root
+from reelcore.runtime import Runtime
+from reelcore.search import SearchService
 
 from .conftest import FOOTAGE, tiny_settings
 

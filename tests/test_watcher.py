@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from watchdog.observers.inotify_c import InotifyFD
 
-from daemon.discovery import Root
 from daemon.watcher import Job, WatchedRoot, Watcher, WorkQueue
+from reelcore.discovery import Root
 from tests.conftest import FOOTAGE
 from tests.test_daemon_support import (
     no_leaks,  # noqa: F401 (fixture, used through pytestmark)

@@ -19,7 +19,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from .config import ConfigError, Settings, load_settings
+from reelcore.config import ConfigError, Settings, load_settings
 
 app = typer.Typer(
     add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False, help=__doc__.splitlines()[0]
@@ -58,10 +58,10 @@ def setup_logging(settings: Settings, quiet_console: bool = False) -> None:
 def _open_or_exit(settings: Settings, command: str):
     """Runtime.open with the data-dir lock; a store or catalog that cannot be opened is one clear
     error (exit 2), not a traceback. StoreLocked is left to the caller."""
-    from .catalog import CatalogError
-    from .embedder import ModelLoadError
-    from .runtime import Runtime
-    from .store import StoreError
+    from reelcore.catalog import CatalogError
+    from reelcore.embedder import ModelLoadError
+    from reelcore.runtime import Runtime
+    from reelcore.store import StoreError
 
     try:
         return Runtime.open(settings, command)
@@ -72,8 +72,8 @@ def _open_or_exit(settings: Settings, command: str):
 
 def _open_runtime(settings: Settings, command: str, paths: list[Path]):
     """Own the store, or hand the paths to the running service that owns it (never open it behind its back)."""
-    from .handoff import HandoffError, hand_off
-    from .lock import StoreLocked
+    from daemon.handoff import HandoffError, hand_off
+    from reelcore.lock import StoreLocked
 
     try:
         return _open_or_exit(settings, command)
@@ -101,9 +101,9 @@ def index(
     json_out: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
     """Index folders or files: new, changed and moved files are (re)indexed, unchanged ones skipped."""
-    from .discovery import Plan, Root
-    from .embedder import ModelLoadError
-    from .store import StoreError
+    from reelcore.discovery import Plan, Root
+    from reelcore.embedder import ModelLoadError
+    from reelcore.store import StoreError
 
     settings = _settings(config)
     setup_logging(settings, quiet_console=True)
@@ -208,12 +208,11 @@ def search(
     json_out: Annotated[bool, typer.Option("--json", help="Print moments as JSON.")] = False,
 ) -> None:
     """Find moments that match a description (file, start-end seconds, peak time, score)."""
-    from mcp_server.search import QueryError, SearchService
-    from mcp_server.stdio_bridge import service_url
-
-    from .embedder import ModelLoadError
-    from .lock import StoreLocked
-    from .store import StoreError
+    from reelcore.embedder import ModelLoadError
+    from reelcore.endpoint import service_url
+    from reelcore.lock import StoreLocked
+    from reelcore.search import QueryError, SearchService
+    from reelcore.store import StoreError
 
     settings = _settings(config)
     setup_logging(settings, quiet_console=True)
@@ -278,13 +277,14 @@ def status(
     json_out: Annotated[bool, typer.Option("--json", help="Print status as JSON.")] = False,
 ) -> None:
     """Counts per state, failed files with reasons, store size and model identity."""
-    from .catalog import CatalogError
-    from .status import collect_status
+    from daemon.handoff import service_status
+    from reelcore.catalog import CatalogError
+    from reelcore.status import collect_status
 
     settings = _settings(config)
     setup_logging(settings, quiet_console=True)
     try:
-        st = collect_status(settings)
+        st = collect_status(settings, service_status(settings))
     except CatalogError as e:
         err.print(f"[red]error:[/red] {e}")
         raise typer.Exit(2) from None
@@ -315,7 +315,7 @@ def status(
 @app.command()
 def serve(config: ConfigOpt = None) -> None:
     """Run the service: reconcile roots, watch them, index, and serve MCP over HTTP (127.0.0.1)."""
-    from .service import run_service
+    from daemon.service import run_service
 
     settings = _settings(config)
     setup_logging(settings)

@@ -26,7 +26,7 @@ import numpy as np
 from av.video.reformatter import VideoReformatter
 from PIL import Image
 
-from daemon.config import SamplingSettings
+from .config import SamplingSettings
 
 DecodeMode = Literal["all", "nonref", "nonkey", "auto"]
 

@@ -8,16 +8,12 @@ comes from the catalog, and live progress from the service's own status endpoint
 from __future__ import annotations
 
 import contextlib
-import json
 import os
-import urllib.request
 from pathlib import Path
 from typing import Any
 
 from .catalog import FAILED, INDEXED, Catalog
 from .config import Settings
-from .handoff import auth_headers, service_base_url
-from .lock import is_locked, read_owner
 
 
 def _dir_size(path: Path) -> int:
@@ -29,20 +25,7 @@ def _dir_size(path: Path) -> int:
     return total
 
 
-def service_status(settings: Settings, timeout: float = 2.0) -> dict[str, Any] | None:
-    """Live status from a running `reelfind serve` (GET /status), or None if none answers."""
-    owner = read_owner(settings.lock_path) if is_locked(settings.lock_path) else {}
-    if owner.get("command") != "serve":
-        return None
-    req = urllib.request.Request(service_base_url(settings, owner) + "/status", headers=auth_headers(settings))
-    try:
-        with urllib.request.urlopen(req, timeout=timeout) as r:  # noqa: S310 (loopback/configured URL)
-            return json.loads(r.read())
-    except (OSError, ValueError):
-        return {"pid": owner.get("pid"), "state": "running (status endpoint not answering)"}
-
-
-def collect_status(settings: Settings) -> dict[str, Any]:
+def collect_status(settings: Settings, service: dict[str, Any] | None = None) -> dict[str, Any]:
     from .embedder import Embedder
 
     identity = Embedder(settings.model).identity
@@ -63,5 +46,5 @@ def collect_status(settings: Settings) -> dict[str, Any]:
         "counts": counts,
         "failed": failed,
         "warnings": warnings,
-        "service": service_status(settings),
+        "service": service,
     }

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from daemon.catalog import FAILED, STATES, FileRecord
-
+from .catalog import FAILED, STATES, FileRecord
 from .inputs import QueryError, file_uri, glob_match
 from .models import FailedOut, StatusOut, VideoListOut, VideoOut
 

@@ -17,14 +17,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from daemon.catalog import Catalog, FileRecord
-from daemon.config import Settings
-from daemon.embedder import Embedder
-from daemon.store import FrameRecord, FrameStore, Thumbnails
-
+from .catalog import Catalog, FileRecord
+from .config import Settings
+from .embedder import Embedder
 from .inputs import QueryError, decode_image, file_uri, glob_match, resolve_video
 from .models import BackgroundOut, MomentOut, SearchOut
 from .scoring import WEAK_Z, Background, background_of, frame_at, verdict
+from .store import FrameRecord, FrameStore, Thumbnails
 
 if TYPE_CHECKING:
     from .models import FrameOut, ScenesOut, StatusOut, TimelineOut, VideoListOut

@@ -19,7 +19,7 @@ from urllib.parse import unquote, urlparse
 
 from PIL import Image, UnidentifiedImageError
 
-from daemon.catalog import FAILED, Catalog, FileRecord
+from .catalog import FAILED, Catalog, FileRecord
 
 MAX_IMAGE_BYTES = 16 * 1024 * 1024
 MAX_IMAGE_BASE64 = MAX_IMAGE_BYTES * 4 // 3 + 4096  # base64 text, with room for a data: URL prefix

@@ -1,0 +1,5 @@
+"""python -m reelfind: the command line."""
+
+from .cli import main
+
+main()
