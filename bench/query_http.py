@@ -70,11 +70,14 @@ def build_index(s: Settings) -> None:
 
 def serve(s: Settings) -> None:
     """Child process: the HTTP MCP app over the index, as inside `reelfind serve`."""
+    import uvicorn
+
     from mcp_server.providers import RuntimeProvider
-    from mcp_server.server import make_uvicorn_server
+    from mcp_server.server import http_app
 
     rt = Runtime.open(s, "serve")
-    make_uvicorn_server(s, RuntimeProvider(rt)).run()
+    uvicorn.run(http_app(s, RuntimeProvider(rt)), host=s.server.host, port=s.server.port, log_config=None,
+                access_log=False)
 
 
 def pct(xs: list[float], p: float) -> float:

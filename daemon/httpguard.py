@@ -4,16 +4,24 @@ A loopback bind without a token is open to anything that can make the machine's 
 request: a page on another site can POST (a "simple" text/plain request needs no CORS preflight)
 and, with DNS rebinding, read the answers. So, on loopback, the Host header must name a loopback
 address and a browser Origin, if sent, must be a loopback origin (the same rule the MCP SDK
-applies to /mcp, extended to /status and /enqueue). Non-loopback binds require a bearer token.
+applies to /mcp, extended to every route). Non-loopback binds require a bearer token, and so does
+loopback with `server.require_token_on_loopback` (shared machines: any local account reaches 127.0.0.1).
+
+`guard_middleware` is the one place that decides which checks run; daemon/app.py installs it on
+the whole service app, so every route (MCP, /status, /enqueue, the viewer's) is behind the same guard.
 """
 
 from __future__ import annotations
 
 import hmac
+from collections.abc import Callable
 from urllib.parse import urlsplit
 
+from starlette.middleware import Middleware
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
+
+from reelcore.config import ServerSettings
 
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 
@@ -50,14 +58,18 @@ class LoopbackGuard:
 
 
 class BearerAuth:
-    """ASGI middleware: every HTTP request needs `Authorization: Bearer <token>`, else 401."""
+    """ASGI middleware: every HTTP request needs `Authorization: Bearer <token>`, else 401.
 
-    def __init__(self, app: ASGIApp, token: str) -> None:
+    `public(scope)`, if given, names requests that need no header (the viewer's static page and
+    its signed media URLs, which a <video> element fetches without headers: daemon/web.py)."""
+
+    def __init__(self, app: ASGIApp, token: str, public: Callable[[Scope], bool] | None = None) -> None:
         self.app = app
         self.token = token.encode()
+        self.public = public
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] not in ("http", "websocket"):
+        if scope["type"] not in ("http", "websocket") or (self.public is not None and self.public(scope)):
             await self.app(scope, receive, send)
             return
         auth = dict(scope.get("headers") or []).get(b"authorization", b"")
@@ -69,3 +81,13 @@ class BearerAuth:
         resp = JSONResponse({"error": "unauthorized", "detail": reason}, status_code=401,
                             headers={"WWW-Authenticate": 'Bearer realm="reelfind"'})
         await resp(scope, receive, send)
+
+
+def guard_middleware(server: ServerSettings, public: Callable[[Scope], bool] | None = None) -> list[Middleware]:
+    """The guard for every route: loopback Host/Origin checks on a loopback bind, then the bearer
+    token whenever one is configured (settings validation makes it mandatory off loopback and with
+    `require_token_on_loopback`)."""
+    middleware = [Middleware(LoopbackGuard, bind_host=server.host)]
+    if server.token is not None:
+        middleware.append(Middleware(BearerAuth, token=server.token.get_secret_value(), public=public))
+    return middleware

@@ -1,10 +1,9 @@
-"""Watch roots and feed a de-duplicated work queue (DESIGN.md, data flow steps 1-2).
+"""Watch roots and feed the work queue (docs/architecture.md, data flow steps "discover" and "stabilise").
 
 One watchdog observer per root: `Observer` (inotify) for ``watch = "events"``, `PollingObserver`
 for ``"poll"`` (network shares). Event handlers only record paths; they never do work and never
-raise. A file becomes a job only once it is *stable*: size and mtime unchanged for
-``stable_seconds`` and it can be opened. Deletions wait a grace period too, so a move between
-two roots (seen as delete + create) is matched by fingerprint before anything is forgotten.
+raise. Created/written files go to the stability tracker (daemon/stability.py), which turns them
+into jobs (daemon/jobs.py) once they settle; the worker (daemon/worker.py) does the work.
 
 A monitor thread ticks the stability tracker, checks every root (present? observer alive?),
 restarts dead observers, and falls back to polling for a root whose inotify limit is exhausted.
@@ -18,9 +17,8 @@ import logging
 import os
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +40,11 @@ from watchdog.observers.api import BaseObserver
 from watchdog.observers.polling import PollingObserver
 
 from reelcore.config import RootSettings
-from reelcore.discovery import Root, root_present, utf8_name
+from reelcore.discovery import Root, utf8_name
+from reelcore.roots import offline_reason
+
+from .jobs import Job, WorkQueue
+from .stability import StabilityTracker, delete_grace
 
 log = logging.getLogger(__name__)
 
@@ -70,180 +72,6 @@ class WatchedRoot:
     @classmethod
     def from_settings(cls, cfg: RootSettings, root: Root) -> WatchedRoot:
         return cls(root, cfg.watch, cfg.poll_interval, cfg.effective_stable_seconds)
-
-
-@dataclass(frozen=True)
-class Job:
-    """One unit of work. kind "file": (re)check and index `path`; "gone": `path` (file or folder)
-    was deleted; "reconcile": full scan of `root` (or of folder/file `path` inside it).
-    `src` = moved from there; `retry` = a failed file due for another try; `stat` = (size,
-    mtime_ns) when the file was found stable (the worker re-checks it before indexing)."""
-
-    kind: str
-    path: str
-    root: WatchedRoot | None = None
-    src: str | None = None
-    retry: bool = False
-    stat: tuple[int, int] | None = None
-
-    @property
-    def key(self) -> tuple[str, str]:
-        return ("reconcile" if self.kind == "reconcile" else "path", self.path)
-
-
-def _merge(old: Job, new: Job) -> Job:
-    """A path queued twice is one job: the latest fact wins, a move source or retry flag is kept."""
-    if new.kind != "file" or old.kind != "file":
-        return new
-    return replace(new, src=new.src or old.src, retry=new.retry or old.retry)
-
-
-class WorkQueue:
-    """FIFO of jobs, de-duplicated by path: re-queueing a queued path updates it in place."""
-
-    def __init__(self) -> None:
-        self._jobs: OrderedDict[tuple[str, str], Job] = OrderedDict()
-        self._cond = threading.Condition()
-        self._closed = False
-
-    def put(self, job: Job) -> bool:
-        """Queue a job; False if it merged into one already queued (or the queue is closed)."""
-        with self._cond:
-            if self._closed:
-                return False
-            old = self._jobs.get(job.key)
-            self._jobs[job.key] = _merge(old, job) if old else job
-            self._cond.notify()
-            return old is None
-
-    def get(self, timeout: float | None = None) -> Job | None:
-        """The oldest job, or None after `timeout` seconds / once closed and empty."""
-        with self._cond:
-            if not self._cond.wait_for(lambda: self._jobs or self._closed, timeout):
-                return None
-            if not self._jobs:
-                return None
-            return self._jobs.popitem(last=False)[1]
-
-    def close(self) -> None:
-        with self._cond:
-            self._closed = True
-            self._cond.notify_all()
-
-    def __len__(self) -> int:
-        with self._cond:
-            return len(self._jobs)
-
-    def paths(self) -> list[str]:
-        with self._cond:
-            return [j.path for j in self._jobs.values()]
-
-
-@dataclass
-class _Pending:
-    root: WatchedRoot
-    vanish: bool
-    stat: tuple[int, int] | None
-    since: float
-
-
-def file_stat(path: str) -> tuple[int, int] | None:
-    try:
-        st = os.stat(path)
-    except OSError:
-        return None
-    return (st.st_size, st.st_mtime_ns)
-
-
-def _can_open(path: str) -> bool:
-    try:
-        with open(path, "rb") as f:
-            f.read(1)
-        return True
-    except OSError:
-        return False
-
-
-def delete_grace(roots: Sequence[WatchedRoot]) -> float:
-    """Long enough for a file moved to any other root to be seen there and settle first (so the
-    move is matched by fingerprint and keeps its vectors instead of delete + re-embed)."""
-    return 1.0 + max((2 * r.stable_seconds + (r.poll_interval if r.watch == "poll" else 0.0) for r in roots),
-                     default=20.0)
-
-
-class StabilityTracker:
-    """Files waiting to settle (appear) or to be confirmed deleted (vanish)."""
-
-    def __init__(self, queue: WorkQueue, grace: float = 21.0, clock: Callable[[], float] = time.monotonic) -> None:
-        self.queue = queue
-        self.grace = grace  # how long a deleted path must stay gone before it is forgotten
-        self.clock = clock
-        self._pending: dict[str, _Pending] = {}
-        self._lock = threading.Lock()
-
-    def track(self, path: str, root: WatchedRoot) -> None:
-        """(Re)start the stability wait for a file that was created or written."""
-        with self._lock:
-            self._pending[path] = _Pending(root, False, file_stat(path), self.clock())
-
-    def vanish(self, path: str, root: WatchedRoot) -> None:
-        """A file or folder was deleted: queue "gone" if it is still absent after the grace period."""
-        with self._lock:
-            self._pending[path] = _Pending(root, True, None, self.clock())
-
-    def is_tracking(self, path: str) -> bool:
-        with self._lock:
-            p = self._pending.get(path)
-            return p is not None and not p.vanish
-
-    def drop_root(self, root: WatchedRoot) -> None:
-        with self._lock:
-            for path in [k for k, v in self._pending.items() if v.root.path == root.path]:
-                del self._pending[path]
-
-    def __len__(self) -> int:
-        with self._lock:
-            return sum(1 for p in self._pending.values() if not p.vanish)
-
-    def tick(self) -> int:
-        """Check every pending path once; return how many became jobs."""
-        with self._lock:
-            items = list(self._pending.items())
-        ready: list[tuple[str, _Pending, Job]] = []
-        now = self.clock()
-        for path, p in items:
-            job = self._check(path, p, now)
-            if job is not None:
-                ready.append((path, p, job))
-        n = 0
-        with self._lock:
-            for path, p, job in ready:
-                if self._pending.get(path) is p:  # not re-touched while we looked
-                    del self._pending[path]
-                    self.queue.put(job)
-                    n += 1
-        return n
-
-    def _check(self, path: str, p: _Pending, now: float) -> Job | None:
-        st = file_stat(path)
-        if p.vanish:
-            if st is not None:  # it came back: wait for it to settle like a new file
-                self.track(path, p.root)
-                return None
-            return Job("gone", path, p.root) if now - p.since >= self.grace else None
-        if st is None:  # gone before it settled; a delete event (or the next reconcile) handles it
-            with self._lock:
-                if self._pending.get(path) is p:
-                    del self._pending[path]
-            return None
-        if st != p.stat:
-            with self._lock:
-                if self._pending.get(path) is p:
-                    p.stat, p.since = st, now
-            return None
-        if now - p.since < p.root.stable_seconds or not _can_open(path):
-            return None
-        return Job("file", path, p.root, stat=st)
 
 
 class _Handler(FileSystemEventHandler):
@@ -337,12 +165,15 @@ class Watcher:
     def healthy(self, stall: float) -> bool:
         return self._thread is not None and self._thread.is_alive() and time.monotonic() - self.heartbeat < stall
 
-    def root_available(self, root: WatchedRoot) -> bool:
-        """Present, and still a mount point if it was one (an unmounted share's empty mount point is not)."""
-        if not root_present(root.path):
-            return False
+    def offline_reason(self, root: WatchedRoot, catalog_has_files: Callable[[], bool] | None = None) -> str | None:
+        """reelcore.roots' rule for `root`, with what this watcher saw (was it a mount point?)."""
         st = self._state(root)
-        return not (st is not None and st.was_mount and not os.path.ismount(root.path))
+        return offline_reason(root.path, catalog_has_files, was_mount=st is not None and st.was_mount)
+
+    def root_available(self, root: WatchedRoot) -> bool:
+        """Present, and still a mount point if it was one (the catalog part of the rule is applied
+        by the worker, which owns the catalog)."""
+        return self.offline_reason(root) is None
 
     def snapshot(self) -> list[dict[str, Any]]:
         return [s.snapshot() for s in self.states]

@@ -9,15 +9,11 @@ Public entry points (used by `reelfind serve` and `reelfind mcp`):
         `RuntimeProvider(runtime)` inside the service, `LocalProvider(settings)` standalone.
 
     http_app(settings, provider) -> Starlette
-        Streamable HTTP at /mcp plus GET /status (index status JSON). With `server.token` set,
-        every request needs `Authorization: Bearer <token>` (else 401). Its lifespan runs the MCP
-        session manager and warms the model: give it to uvicorn as the top-level app, or, when
-        mounting it in another Starlette app, enter `app.router.lifespan_context(app)` from the
-        parent's lifespan (Starlette does not run a mounted app's lifespan).
-
-    make_uvicorn_server(settings, provider) -> uvicorn.Server
-        http_app on settings.server.host:port; `.run()` blocks (a thread is fine), set
-        `.should_exit = True` to stop.
+        Streamable HTTP at /mcp. Its lifespan runs the MCP session manager and warms the model.
+        It has no guard of its own: `reelfind serve` mounts it in its one app (daemon/app.py),
+        which installs the loopback/Origin checks and the bearer token around every route; enter
+        `app.router.lifespan_context(app)` from the parent's lifespan (Starlette does not run a
+        mounted app's lifespan).
 
 Tools never block the event loop: store, model and catalog work runs in worker threads, at most
 `providers.MAX_PARALLEL` at a time. Bad input becomes a tool error (is_error result) with a clear message.
@@ -39,12 +35,7 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp_types import CallToolResult, ContentBlock, ImageContent, TextContent, ToolAnnotations
 from pydantic import BaseModel, Field
 from starlette.applications import Starlette
-from starlette.middleware import Middleware
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
 
-from daemon.httpguard import BearerAuth, LoopbackGuard
 from reelcore.catalog import CatalogError
 from reelcore.config import Settings
 from reelcore.embedder import ModelLoadError
@@ -54,6 +45,7 @@ from reelcore.overview import video_out
 from reelcore.search import SearchService
 from reelcore.store import StoreError
 
+from .apps import build_apps, ui_meta
 from .providers import ServiceProvider, ServiceUnavailable, warm_in_background, work_slots
 
 log = logging.getLogger(__name__)
@@ -156,13 +148,19 @@ def build_server(provider: ServiceProvider, *, warm: bool = True) -> MCPServer:
         yield
 
     mcp: MCPServer = MCPServer("reelfind", title="reelfind footage search", instructions=INSTRUCTIONS,
-                               version="0.1.0", lifespan=lifespan, log_level=provider.settings.log_level)
+                               version="0.1.0", lifespan=lifespan, log_level=provider.settings.log_level,
+                               extensions=[build_apps(provider)])  # the viewer (ui://) + preview_clip
 
-    @mcp.tool(title="Search footage", annotations=READ_ONLY)
+    @mcp.tool(title="Search footage", annotations=READ_ONLY, meta=ui_meta())
     async def search_footage(query: Query, limit: Limit = 10, path_glob: Glob = None, min_score: MinScore = None,
                              exclude: Annotated[str | None, Field(max_length=q.max_query_chars, description=(
                                  "optional: lower frames that match this description, e.g. 'night'"))] = None,
-                             thumbnails: Thumbs = 3) -> Annotated[CallToolResult, SearchOut]:
+                             thumbnails: Thumbs = 3,
+                             t_from: Annotated[float | None, Field(ge=0, allow_inf_nan=False, description=(
+                                 "only moments after this time (seconds from the start of each video)"))] = None,
+                             t_to: Annotated[float | None, Field(gt=0, allow_inf_nan=False, description=(
+                                 "only moments before this time (seconds from the start of each video)"))] = None,
+                             ) -> Annotated[CallToolResult, SearchOut]:
         """Find moments in the indexed videos that match a description.
 
         Returns ranked moments (file path, start/end/peak seconds, score, z = sigmas above the
@@ -170,10 +168,10 @@ def build_server(provider: ServiceProvider, *, warm: bool = True) -> MCPServer:
         matching frames, with thumbnails of the top results attached. `match`/`message` say
         whether anything really matched: 'none' means no good match exists in the footage.
         """
-        out = await _run(provider, SearchService.search, query, limit, path_glob, min_score, exclude)
+        out = await _run(provider, SearchService.search, query, limit, path_glob, min_score, exclude, t_from, t_to)
         return _result(out, _moment_images(out, thumbnails, thumbs_dir))
 
-    @mcp.tool(title="Find scenes where things appear together", annotations=READ_ONLY)
+    @mcp.tool(title="Find scenes where things appear together", annotations=READ_ONLY, meta=ui_meta())
     async def find_scenes(
         description: Annotated[str | None, Field(max_length=q.max_query_chars, description=(
             "one thing that must be in the picture (use all_of for several at once)"))] = None,
@@ -201,7 +199,7 @@ def build_server(provider: ServiceProvider, *, warm: bool = True) -> MCPServer:
         out = await _run(provider, SearchService.scenes, concepts, limit, path_glob, threshold_z, min_duration)
         return _result(out, _moment_images(out, thumbnails, thumbs_dir))
 
-    @mcp.tool(title="Moments similar to a moment", annotations=READ_ONLY)
+    @mcp.tool(title="Moments similar to a moment", annotations=READ_ONLY, meta=ui_meta())
     async def similar_moments(video: Video, time: Seconds, limit: Limit = 10, path_glob: Glob = None,
                               same_video: Annotated[bool, Field(description=(
                                   "also return other moments of the same video"))] = True,
@@ -210,7 +208,7 @@ def build_server(provider: ServiceProvider, *, warm: bool = True) -> MCPServer:
         out = await _run(provider, SearchService.similar, video, time, limit, path_glob, same_video)
         return _result(out, _moment_images(out, thumbnails, thumbs_dir))
 
-    @mcp.tool(title="Search by image", annotations=READ_ONLY)
+    @mcp.tool(title="Search by image", annotations=READ_ONLY, meta=ui_meta())
     async def search_by_image(
         image_base64: Annotated[str | None, Field(max_length=MAX_IMAGE_BASE64, description=(
             "the image as base64 (PNG, JPEG, WebP, GIF or BMP, up to 16 MB; a data: URL is fine)"))] = None,
@@ -230,7 +228,7 @@ def build_server(provider: ServiceProvider, *, warm: bool = True) -> MCPServer:
             out = await _run(provider, SearchService.search_image, image_base64, limit, path_glob, min_score)
         return _result(out, _moment_images(out, thumbnails, thumbs_dir))
 
-    @mcp.tool(title="Score timeline of one video", annotations=READ_ONLY)
+    @mcp.tool(title="Score timeline of one video", annotations=READ_ONLY, meta=ui_meta())
     async def score_timeline(
         video: Video, query: Query,
         max_points: Annotated[int, Field(ge=10, le=5000, description=(
@@ -309,18 +307,10 @@ def build_server(provider: ServiceProvider, *, warm: bool = True) -> MCPServer:
 # -- HTTP ---------------------------------------------------------------------------------------------
 
 def http_app(settings: Settings, provider: ServiceProvider) -> Starlette:
-    """Streamable HTTP MCP at /mcp (+ GET /status), bearer-protected when server.token is set."""
+    """Streamable HTTP MCP at /mcp (unguarded: mount it in daemon/app.py's app, see the module docstring)."""
     mcp = build_server(provider)
     inner = mcp.streamable_http_app(streamable_http_path="/mcp", host=settings.server.host,
                                     max_request_body_size=MAX_HTTP_BODY)
-
-    async def status(_: Request) -> Response:
-        current = await anyio.to_thread.run_sync(provider.current_work)
-        try:
-            out = await _run(provider, SearchService.status, current)
-        except ToolError as e:
-            return JSONResponse({"state": "unavailable", "detail": str(e), "current": current}, status_code=503)
-        return JSONResponse(out.model_dump(mode="json"))
 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
@@ -328,24 +318,9 @@ def http_app(settings: Settings, provider: ServiceProvider) -> Starlette:
             warm_in_background(provider)
             yield
 
-    token = settings.server.token.get_secret_value() if settings.server.token else None
-    middleware = [Middleware(LoopbackGuard, bind_host=settings.server.host)]
-    if token:
-        middleware.append(Middleware(BearerAuth, token=token))
-    app = Starlette(routes=[*inner.routes, Route("/status", status, methods=["GET"])],
-                    middleware=middleware, lifespan=lifespan)
+    app = Starlette(routes=list(inner.routes), lifespan=lifespan)
     app.state.mcp = mcp
     return app
 
 
-def make_uvicorn_server(settings: Settings, provider: ServiceProvider, app: Starlette | None = None):
-    """A uvicorn.Server for http_app on settings.server.host:port (logs through our logging)."""
-    import uvicorn
-
-    config = uvicorn.Config(app or http_app(settings, provider), host=settings.server.host,
-                            port=settings.server.port, log_config=None, lifespan="on",
-                            timeout_graceful_shutdown=3, access_log=False)
-    return uvicorn.Server(config)
-
-
-__all__ = ["BearerAuth", "build_server", "http_app", "make_uvicorn_server"]
+__all__ = ["build_server", "http_app"]

@@ -10,8 +10,18 @@ Each MCP request from stdin goes to one of two back ends, decided per request:
   gives the lock back when idle, keeps the model warm).
 So a service started or stopped while the desktop app runs is picked up without a restart.
 
+A token is never sent over plain http:// to a non-loopback host (mcp_server.remote's rule): such
+a request fails with a message saying to use https://.
+
 Only protocol messages go to stdout; logs go to stderr (the stdio transport also points fd 1 at
 stderr while it serves, so stray prints from libraries cannot corrupt the stream).
+
+Why one small handler per method instead of a generic pass-through: both sides already are the
+SDK's primitives (a low-level `mcp.server.Server` facing stdin/stdout, `mcp.Client` sessions to
+the service and to the in-process `MCPServer`), and the handlers only pick the back end. mcp
+2.3.0 has no proxy helper; the one generic seam (`Server.middleware`, raw requests) is marked
+provisional in the SDK ("may change in a 2.x minor release"), and typed handlers are also what
+makes the front advertise the right capabilities (tools, resources, prompts) at initialize.
 """
 
 from __future__ import annotations
@@ -27,6 +37,7 @@ import mcp_types as types
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.server import Server
+from mcp.server.apps import EXTENSION_ID as APPS_EXTENSION
 from mcp.server.stdio import stdio_server
 from mcp.shared._httpx_utils import create_mcp_http_client
 from mcp.shared.exceptions import MCPError
@@ -35,6 +46,7 @@ from reelcore.config import ConfigError, Settings, load_settings
 from reelcore.endpoint import service_url
 
 from .providers import LocalProvider, wait_idle, warm_in_background
+from .remote import token_transport_problem
 from .server import build_server
 
 log = logging.getLogger(__name__)
@@ -58,9 +70,14 @@ class _Remote:
     def __init__(self, url: str, token: str | None) -> None:
         self.url = url
         self.headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self.refused = token_transport_problem(url) if token else None
+        if self.refused:
+            log.error("%s", self.refused)
         self.http: httpx2.AsyncClient | None = None
 
     async def __call__(self, op: Op[_T]) -> _T:
+        if self.refused:
+            raise MCPError(types.INTERNAL_ERROR, self.refused)
         if self.http is None:
             self.http = create_mcp_http_client(headers=self.headers)
         try:
@@ -156,12 +173,14 @@ def build_front(settings: Settings, backends: Backends, local_server: Any) -> Se
     async def get_prompt(ctx: Any, params: types.GetPromptRequestParams) -> types.GetPromptResult:
         return await backends(lambda c: c.get_prompt(params.name, params.arguments))
 
-    return Server(
+    front = Server(
         "reelfind", version=local_server.version, title=local_server.title,
         instructions=local_server.instructions, on_list_tools=list_tools, on_call_tool=call_tool,
         on_list_resources=list_resources, on_list_resource_templates=list_templates,
         on_read_resource=read_resource, on_list_prompts=list_prompts, on_get_prompt=get_prompt,
     )
+    front.extensions[APPS_EXTENSION] = {}  # advertise MCP Apps like build_server does (the viewer's ui://)
+    return front
 
 
 async def _serve(settings: Settings) -> None:

@@ -63,6 +63,9 @@ class SamplingSettings(_Section):
     dedup_threshold: float = Field(2.0, ge=0, le=255)
     thumbnail_size: int = Field(256, ge=32, le=1024, description="shorter side of stored JPEG thumbnails")
     max_decode_errors: int = Field(50, ge=0, description="corrupt packets tolerated before giving up on a file")
+    # A decode that reads no packet and decodes no frame for this long (a wedged FFmpeg, a share
+    # that hangs reads) ends that file as failed, retried with backoff, instead of stalling the worker.
+    decode_stall_seconds: float = Field(180.0, gt=0, le=86400)
     # Which frames the decoder decodes at all (the costliest part of indexing 1080p footage):
     #   "fast" (default): keyframes only when they come at least every `interval` (camera originals),
     #          otherwise every reference frame (non-reference B-frames skipped). Cuts are detected
@@ -113,6 +116,8 @@ class ServerSettings(_Section):
     token: SecretStr | None = None
     # `reelfind mcp` bridges to this URL when a service is running (default: http://host:port/mcp).
     url: str | None = None
+    # Shared machines: ask for the token on loopback too (any local account can reach 127.0.0.1).
+    require_token_on_loopback: bool = False
 
     @field_validator("token", mode="after")
     @classmethod
@@ -168,6 +173,11 @@ class Settings(BaseSettings):
             raise ValueError(
                 f"server.host={self.server.host!r} is not loopback: set server.token "
                 "(REELFIND_SERVER__TOKEN) so the HTTP MCP endpoint is not open to the network"
+            )
+        if self.server.require_token_on_loopback and self.server.token is None:
+            raise ValueError(
+                "server.require_token_on_loopback = true needs server.token (REELFIND_SERVER__TOKEN): "
+                "without one nobody could use the service"
             )
         return self
 

@@ -27,6 +27,7 @@ from av.video.reformatter import VideoReformatter
 from PIL import Image
 
 from .config import SamplingSettings
+from .ioerrors import transient_os_error
 
 DecodeMode = Literal["all", "nonref", "nonkey", "auto"]
 
@@ -77,6 +78,8 @@ class DecodeReport:
     cuts: int = 0  # hard cuts detected
     frames_sampled: int = 0  # frames yielded
     mode: str = "all"  # decode mode actually used ("auto" resolved)
+    packets: int = 0  # packets demuxed so far (with frames_decoded: the stall watch's sign of life)
+    io_error: str | None = None  # an OS-level read error (EIO, ESTALE...) ended decoding: not damage
 
 
 # --------------------------------------------------------------------------- opening / probing
@@ -102,6 +105,14 @@ def _open(path: str | Path) -> av.container.InputContainer:
         raise DecodeError(f"cannot open: {_reason(e)}") from None
     except OSError as e:
         raise DecodeError(f"cannot read file: {e.strerror or e}") from None
+
+
+def _io_error(e: BaseException, rep: DecodeReport) -> bool:
+    """Record an OS-level read error (the errno kind a dropped share or a failing disk gives)."""
+    why = transient_os_error(e)
+    if why is not None:
+        rep.io_error = why
+    return why is not None
 
 
 def _reason(e: BaseException) -> str:
@@ -363,11 +374,15 @@ def sample_frames(
                 try:
                     for packet in container.demux(stream):
                         failed_reads = 0
+                        rep.packets += 1
                         if packet.pts is not None and tb:
                             pkt_end[0] = max(pkt_end[0], float((packet.pts + (packet.duration or 0)) * tb))
                         try:
                             yield from _decode(stream, packet)
                         except av.FFmpegError as e:
+                            if _io_error(e, rep):
+                                stopped = f"read error ({_reason(e)})"
+                                return
                             rep.decode_errors += 1
                             last_error = _reason(e)
                         if rep.decode_errors > sampling.max_decode_errors:
@@ -375,6 +390,9 @@ def sample_frames(
                             return
                     return
                 except av.FFmpegError as e:  # read error: the demuxer can often resync, so retry
+                    if _io_error(e, rep):  # the OS failed the read (EIO, ESTALE...): not the file's data
+                        stopped = f"read error ({_reason(e)})"
+                        return
                     rep.decode_errors += 1
                     failed_reads += 1
                     last_error = _reason(e)

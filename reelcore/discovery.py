@@ -7,16 +7,20 @@ only ever applied when the file's root is present: an unmounted share never lose
 from __future__ import annotations
 
 import fnmatch
+import functools
 import logging
 import os
+import re
 import shutil
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
-from .catalog import FAILED, INDEXED, PENDING, Catalog, FileRecord, new_video_id
+from .catalog import DELETE_VIDEO, FAILED, INDEXED, PENDING, SET_PATH, Catalog, FileRecord, new_video_id
 from .config import DEFAULT_EXCLUDE, VIDEO_EXTENSIONS
+from .filetype import special_file_reason
 from .fingerprint import fingerprint
+from .roots import offline_reason, root_present
 from .store import FrameStore, Thumbnails, frame_id
 
 log = logging.getLogger(__name__)
@@ -42,17 +46,14 @@ class Root:
 
 
 def _match(name: str, patterns: Iterable[str]) -> bool:
-    low = name.lower()
-    return any(fnmatch.fnmatchcase(low, p.lower()) for p in patterns)
+    return _compiled(tuple(patterns)).match(name.lower()) is not None
 
 
-def root_present(root: Path) -> bool:
-    """A root counts as present only if it is a directory we can list (a dead mount is not)."""
-    try:
-        with os.scandir(root):
-            return True
-    except OSError:
-        return False
+@functools.lru_cache(maxsize=64)
+def _compiled(patterns: tuple[str, ...]) -> re.Pattern[str]:
+    """One regex for a set of globs (fnmatchcase of each, lower-cased): a scan tests every file
+    name and folder name against ~25 patterns, the bulk of a no-op rerun's scan time."""
+    return re.compile("|".join(fnmatch.translate(p.lower()) for p in patterns) or r"(?!)")
 
 
 def confirmed_gone(path: str) -> bool:
@@ -100,6 +101,25 @@ def walk(root: Root) -> Iterator[Path]:
                 yield p
 
 
+def heal_store_ops(catalog: Catalog, store: FrameStore, thumbs: Thumbnails) -> int:
+    """Finish store work that committed catalog changes made due (a kill may have come between).
+
+    Runs at the start of every reconcile and after each move, delete and finished re-index. Each op
+    is decided from the catalog as it is NOW, so replaying one twice, or late, is harmless: a video
+    id no row refers to loses its vectors and thumbnails; one a row refers to gets that row's path."""
+    done = 0
+    for op in catalog.pending_ops():
+        owner = catalog.referring(op.video_id)
+        if owner is None:
+            store.delete_video(op.video_id)
+            thumbs.delete_video(op.video_id)
+        elif op.op == SET_PATH:
+            store.set_path(op.video_id, owner.path)
+        catalog.done_op(op.id)
+        done += 1
+    return done
+
+
 @dataclass
 class Plan:
     """What the reconcile decided; `todo` records need (re)indexing."""
@@ -110,6 +130,8 @@ class Plan:
     removed: list[str] = field(default_factory=list)
     failed_unchanged: list[FileRecord] = field(default_factory=list)
     unreadable: list[tuple[str, str]] = field(default_factory=list)
+    # FIFOs, sockets, devices, folders named like videos, dangling/looping links: never opened.
+    skipped: list[tuple[str, str]] = field(default_factory=list)
     interrupted: bool = False  # should_stop() said stop: the scan is incomplete, nothing was deleted
     copied: list[str] = field(default_factory=list)
 
@@ -145,6 +167,12 @@ class Reconciler:
             shown = spath.encode("utf-8", "backslashreplace").decode()
             plan.unreadable.append((shown, "file name is not valid UTF-8 (rename the file): not indexed"))
             return None
+        special = special_file_reason(path)
+        if special is not None:
+            # One line per scan; the row of a file that became a FIFO/link stays (not "gone").
+            log.warning("%s: %s", spath, special)
+            plan.skipped.append((spath, special))
+            return None
         if (not parent_inside or os.path.islink(path)) and not inside_root(path, root):
             why = (f"a link to {os.path.realpath(path)}, outside the indexed folder {root}: not indexed "
                    "(index that file's real folder instead)")
@@ -168,6 +196,9 @@ class Reconciler:
                 return None
             if not self.needs_index(rec):
                 plan.unchanged += 1
+                return None
+            if rec.state == PENDING and rec.cursor_ms is None and self._copy_vectors(rec.fingerprint, rec):
+                plan.copied.append(spath)  # a copy whose vector copy was cut short: copy again
                 return None
             plan.todo.append(rec)
             return rec
@@ -213,14 +244,16 @@ class Reconciler:
         # as the stale one; the partial vectors of the in-between version would otherwise be left
         # behind for good (never referenced again, still found by searches).
         orphan = rec.video_id if rec.stale_video_id and has_vectors else None
+        # The orphan's deletion is recorded with the change itself: a crash right after the commit
+        # is finished by the next reconcile (no ghost vectors of a version nobody refers to).
         self.catalog.update(
             spath, size=st.st_size, mtime=st.st_mtime, fingerprint=fp, video_id=new_video_id(),
             stale_video_id=stale, state=PENDING, error=None, note=None, frames=0, cursor_ms=None,
-            attempts=0, next_retry=None, unavailable=0,
+            attempts=0, next_retry=None, unavailable=0, short_at_ms=None,
+            intents=[(DELETE_VIDEO, orphan)] if orphan else (),
         )
-        if orphan is not None:  # after the catalog stopped referring to it (a crash leaves no hole)
-            self.store.delete_video(orphan)
-            self.thumbs.delete_video(orphan)
+        if orphan is not None:
+            self.heal()
         rec = self.catalog.get(spath)
         assert rec is not None
         plan.todo.append(rec)
@@ -251,27 +284,36 @@ class Reconciler:
                 dst.parent.mkdir(parents=True, exist_ok=True)
                 shutil.copyfile(src_thumb, dst)
         self.store.upsert(copies, vectors)
+        # A kill before this update leaves the row pending with the copies stored under its own
+        # video id: the next scan copies again (same ids), or indexing overwrites them.
+        stale = [(DELETE_VIDEO, rec.stale_video_id)] if rec.stale_video_id else []
         self.catalog.update(rec.path, state=INDEXED, frames=len(copies), duration=src.duration, note=src.note,
-                            cursor_ms=round(frames[-1].t_start * 1000), model_identity=self.identity)
+                            cursor_ms=round(frames[-1].t_start * 1000), model_identity=self.identity,
+                            stale_video_id=None, intents=stale)
+        if rec.stale_video_id:
+            self.heal()
         log.info("copy of %s: %s reuses its %d frame vectors", src.path, rec.path, len(copies))
         return True
 
     def _apply_move(self, rec: FileRecord, new_path: str, root: str, mtime: float) -> None:
         log.info("moved: %s -> %s (vectors kept)", rec.path, new_path)
-        # Vectors first: a crash between the two leaves the catalog at the old path, and the next
-        # scan finds the same move again. The other order would leave the vectors' path stale forever.
-        self.store.set_path(rec.video_id, new_path)
-        if rec.stale_video_id:
-            self.store.set_path(rec.stale_video_id, new_path)
-        self.catalog.move(rec.path, new_path, root, mtime)
+        # The catalog move and the "fix the vectors' path" intent commit together; the vectors
+        # follow. A crash between is finished by heal(), which sets the path the row has THEN (the
+        # file may have moved again, or back, meanwhile).
+        vids = [v for v in (rec.video_id, rec.stale_video_id) if v]
+        self.catalog.move(rec.path, new_path, root, mtime, intents=[(SET_PATH, v) for v in vids])
+        self.heal()
 
     def forget(self, rec: FileRecord) -> None:
-        """A file confirmed gone (its root present): remove its vectors, thumbnails and row."""
+        """A file confirmed gone (its root present): remove its row, then its vectors and thumbnails."""
         log.info("deleted: %s (removing %d frames)", rec.path, rec.frames)
-        for vid in filter(None, (rec.video_id, rec.stale_video_id)):
-            self.store.delete_video(vid)
-            self.thumbs.delete_video(vid)
-        self.catalog.remove(rec.path)
+        vids = [v for v in (rec.video_id, rec.stale_video_id) if v]
+        self.catalog.remove(rec.path, intents=[(DELETE_VIDEO, v) for v in vids])
+        self.heal()
+
+    def heal(self) -> int:
+        """Finish store work a kill interrupted (see heal_store_ops); the number of ops finished."""
+        return heal_store_ops(self.catalog, self.store, self.thumbs)
 
     def reconcile(self, root: Root, scope: Path | None = None,
                   should_stop: Callable[[], bool] | None = None) -> Plan:
@@ -282,6 +324,7 @@ class Reconciler:
         """
         plan = Plan()
         scope = scope or root.path
+        self.heal()  # store work a crash interrupted (moves, deletes): before anything reads the store
         if not self.root_available(root.path):
             return plan
         self.catalog.set_unavailable(str(root.path), False)
@@ -308,17 +351,7 @@ class Reconciler:
     def root_available(self, root: Path) -> bool:
         """The root can be listed and is not an empty mount point whose share went away (a root that
         is empty while the catalog lists files in it). If not, its files are marked unavailable."""
-        why = None
-        if not root_present(root):
-            why = "not available (unmounted or offline?)"
-        else:
-            try:
-                with os.scandir(root) as it:
-                    empty = next(it, None) is None
-            except OSError:
-                empty, why = True, "not readable"
-            if why is None and empty and self.catalog.in_root(str(root)):
-                why = "empty while the catalog lists files in it (an unmounted share?)"
+        why = offline_reason(root, lambda: bool(self.catalog.in_root(str(root))))
         if why is None:
             return True
         n = self.catalog.set_unavailable(str(root), True)

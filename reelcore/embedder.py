@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
@@ -11,10 +12,11 @@ from collections.abc import Sequence
 from functools import cached_property
 from pathlib import Path
 
-import numpy as np
 from PIL import Image
 
 from .config import ModelSettings
+from .lazymod import numpy as np  # loaded on first encode: identity needs no arrays
+from .modelcfg import find_model_config, image_size_of
 
 log = logging.getLogger(__name__)
 
@@ -24,7 +26,37 @@ _OPENAI_STD = (0.26862954, 0.26130258, 0.27577711)
 
 
 class ModelLoadError(Exception):
-    """The configured model or checkpoint cannot be loaded; message says what to fix."""
+    """The configured model or checkpoint cannot be loaded; message says what to fix.
+
+    `transient`: the failure may pass by itself (the weights could not be fetched: network down,
+    hub unreachable) and is worth retrying; otherwise only the admin can fix it (unknown model
+    name, missing local checkpoint, bad config)."""
+
+    def __init__(self, message: str, transient: bool = False) -> None:
+        super().__init__(message)
+        self.transient = transient
+
+
+_NETWORK_ERRORS = {  # by class name: requests, httpx, urllib3 and huggingface_hub are optional here
+    "ConnectError", "ConnectTimeout", "ReadTimeout", "WriteTimeout", "PoolTimeout", "RemoteProtocolError",
+    "ProxyError", "Timeout", "ConnectionError", "ChunkedEncodingError", "NewConnectionError",
+    "MaxRetryError", "LocalEntryNotFoundError", "IncompleteRead", "NetworkError", "TransportError",
+}
+
+
+def _is_network_error(e: BaseException) -> bool:
+    """True when a model load failed because the weights could not be fetched over the network
+    (and the hub is not switched off on purpose with HF_HUB_OFFLINE, which only the admin changes)."""
+    if os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on"):
+        return False
+    seen: set[int] = set()
+    x: BaseException | None = e
+    while x is not None and id(x) not in seen:
+        seen.add(id(x))
+        if isinstance(x, (ConnectionError, TimeoutError)) or type(x).__name__ in _NETWORK_ERRORS:
+            return True
+        x = x.__cause__ or x.__context__
+    return False
 
 
 _M_ARENA_MAX = -8  # glibc mallopt parameter
@@ -73,39 +105,40 @@ class Embedder:
         self._norm = None
         self._fast_text = False
         self._ort = None  # ONNX Runtime session of the image tower (precision = "int8")
-        if settings.config_path is not None:
-            self._register_config(settings.config_path)
-
-    @staticmethod
-    def _register_config(path: Path) -> None:
-        import open_clip
-
-        if not Path(path).exists():
-            raise ModelLoadError(f"model.config_path does not exist: {path}")
-        open_clip.add_model_config(path)
+        self._preload: threading.Thread | None = None
+        if settings.config_path is not None and not Path(settings.config_path).exists():
+            raise ModelLoadError(f"model.config_path does not exist: {settings.config_path}")
 
     # -- identity ---------------------------------------------------------------------------
+    # Identity, image size and width come from the settings and the model's config JSON, read
+    # without importing open_clip/torch (reelcore.modelcfg): `reelfind index` on an unchanged
+    # folder, `reelfind status` and the service's first answers need no model.
     @cached_property
-    def image_size(self) -> int:
-        import open_clip
+    def model_config(self) -> dict:
+        """The open_clip model config (vision_cfg, text_cfg, embed_dim) for model.name."""
+        s = self.settings
+        try:
+            cfg = find_model_config(s.name, s.config_path)
+        except ValueError:  # an hf-hub name: open_clip fetches its config
+            import open_clip
 
-        cfg = open_clip.get_model_config(self.settings.name)
+            cfg = open_clip.get_model_config(s.name)
+        except (OSError, json.JSONDecodeError) as e:
+            raise ModelLoadError(f"cannot read the config of model {s.name!r}: {e}") from e
         if cfg is None:
             raise ModelLoadError(
-                f"unknown open_clip model {self.settings.name!r} (model.name); "
+                f"unknown open_clip model {s.name!r} (model.name); "
                 f"see open_clip.list_models() or set model.config_path to a model config JSON"
             )
-        size = cfg.get("vision_cfg", {}).get("image_size", 224)
-        return int(size if isinstance(size, int) else size[0])
+        return cfg
+
+    @cached_property
+    def image_size(self) -> int:
+        return image_size_of(self.model_config)
 
     @cached_property
     def dim(self) -> int:
-        import open_clip
-
-        cfg = open_clip.get_model_config(self.settings.name)
-        if cfg is None:
-            self.image_size  # raises the helpful error  # noqa: B018
-        return int(cfg["embed_dim"])
+        return int(self.model_config["embed_dim"])
 
     @property
     def pretrained_tag(self) -> str:
@@ -154,6 +187,26 @@ class Embedder:
         torch.set_num_threads(1)
 
     # -- loading ----------------------------------------------------------------------------
+    def preload(self) -> None:
+        """Start loading the model in a background thread and return at once (idempotent).
+
+        `reelfind index` calls this once it knows something needs embedding: importing torch and
+        open_clip and building the model take seconds, during which the indexer already probes the
+        first file and its decode thread fills the frame queue. `load()` waits for this load (same
+        lock); a failure here is not lost: `load()` then tries again and raises it."""
+        if self._model is not None or self._preload is not None:
+            return
+        _limit_malloc_arenas()  # before the decode/embed threads create arenas of their own
+
+        def run() -> None:
+            try:
+                self.load()
+            except Exception as e:  # load() raises it again for the caller that needs the model
+                log.debug("background model load failed: %s", e)
+
+        self._preload = threading.Thread(target=run, name="model-load", daemon=True)
+        self._preload.start()
+
     def load(self) -> None:
         """Load the model once (idempotent, thread-safe)."""
         if self._model is not None:
@@ -194,6 +247,8 @@ class Embedder:
                 raise ModelLoadError(f"model.pretrained checkpoint is not readable: {ckpt}")
             pretrained = str(ckpt)
         try:
+            if s.config_path is not None:
+                open_clip.add_model_config(s.config_path)
             model, _, preprocess = open_clip.create_model_and_transforms(
                 s.name, pretrained=pretrained, device=device
             )
@@ -203,7 +258,8 @@ class Embedder:
         except Exception as e:  # open_clip raises many kinds; make it one actionable line
             raise ModelLoadError(
                 f"cannot load model {s.name!r} with pretrained={s.pretrained!r}: {e}. "
-                "Offline installs need model.pretrained set to a local checkpoint file."
+                "Offline installs need model.pretrained set to a local checkpoint file.",
+                transient=_is_network_error(e),
             ) from e
         model.eval()
         self._dtype = None

@@ -11,21 +11,24 @@ from __future__ import annotations
 import logging
 import queue
 import threading
-import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, CancelledError, Future, ThreadPoolExecutor
 from concurrent.futures import wait as wait_futures
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .catalog import FAILED, INDEXED, INDEXING, Catalog, FileRecord
+from .catalog import FAILED, INDEXED, Catalog, FileRecord
 from .config import Settings
 from .decode import DecodeError, DecodeReport, probe, resolve_mode, sample_frames
+from .decodeguard import DecodeStall, Snapshot, StallWatch
 from .embedder import Embedder, ModelLoadError
+from .filetype import special_file_reason
+from .progress import Progress
 from .store import FrameRecord, FrameStore, StoreError, Thumbnails, frame_id
+from .tries import Tries, retry_delay
 
 log = logging.getLogger(__name__)
 
@@ -34,47 +37,20 @@ _END = object()
 # cost (ViT-B-32, one thread) is ~1.5x at 1 image, ~1.2x at 2 and ~1.05x at 4 of its cost from 8 up
 # (bench/README.md); waiting for more frames idles the model at the start of every file.
 MIN_BATCH = 4
-
-
-@dataclass
-class Progress:
-    """Live progress of the indexer, read by the CLI bar, `index_status` and systemd STATUS=."""
-
-    files_total: int = 0
-    files_done: int = 0
-    frames_done: int = 0
-    video_seconds_done: float = 0.0
-    current_path: str | None = None
-    current_t: float = 0.0
-    current_duration: float | None = None
-    started_at: float = field(default_factory=time.time)
-    indexed: int = 0
-    failed: list[tuple[str, str]] = field(default_factory=list)
-
-    def snapshot(self) -> dict[str, Any]:
-        elapsed = max(1e-6, time.time() - self.started_at)
-        return {
-            "files_total": self.files_total,
-            "files_done": self.files_done,
-            "frames_done": self.frames_done,
-            "current_path": self.current_path,
-            "current_t": round(self.current_t, 2),
-            "current_duration": self.current_duration,
-            "frames_per_second": round(self.frames_done / elapsed, 2),
-            "video_seconds_per_second": round(self.video_seconds_done / elapsed, 2),
-        }
+# How long a decoder thread that was told to stop may take to notice before it is left behind (one
+# wedged inside FFmpeg cannot be interrupted from Python; it is a daemon thread and holds no lock).
+JOIN_GRACE = 10.0
 
 
 @dataclass
 class Outcome:
     path: str
-    state: str  # indexed | failed | interrupted
+    state: str  # indexed | failed | interrupted (a cut-short try is "failed", its row back to pending)
     frames: int = 0
     reason: str | None = None
 
 
-def retry_delay(attempts: int, base: float, cap: float) -> float:
-    return min(cap, base * (2 ** max(0, attempts - 1)))
+__all__ = ["Indexer", "Outcome", "retry_delay"]
 
 
 class Indexer:
@@ -93,6 +69,7 @@ class Indexer:
         self.embedder = embedder
         self.thumbs = thumbs
         self.progress = progress or Progress()
+        self.tries = Tries(settings, catalog, store, thumbs, embedder.identity)
 
     def index(self, rec: FileRecord, stop: threading.Event | None = None,
               on_batch: Callable[[], None] | None = None) -> Outcome:
@@ -103,6 +80,7 @@ class Indexer:
         try:
             return self._index(rec, stop, on_batch)
         except (ModelLoadError, StoreError):
+            self.tries.undo(rec)
             raise  # not this file's fault: do not mark it failed or spend its retries
         except DecodeError as e:
             return self._fail(rec, str(e))
@@ -113,34 +91,25 @@ class Indexer:
             p.current_path = None
 
     def _fail(self, rec: FileRecord, reason: str) -> Outcome:
-        attempts = rec.attempts + 1
-        d = self.settings.daemon
-        self.catalog.update(
-            rec.path, state=FAILED, error=reason, attempts=attempts,
-            next_retry=time.time() + retry_delay(attempts, d.retry_base_seconds, d.retry_max_seconds),
-            model_identity=self.embedder.identity,
-        )
+        self.tries.fail(rec, reason)
         log.warning("failed: %s: %s", rec.path, reason)
-        self.progress.failed.append((rec.path, reason))
         return Outcome(rec.path, FAILED, reason=reason)
 
     def _index(self, rec: FileRecord, stop: threading.Event, on_batch: Callable[[], None] | None) -> Outcome:
-        if rec.model_identity not in (None, self.embedder.identity):
-            # Another model's progress (indexed, half-indexed or failed) says nothing about this
-            # model's collection: start from the beginning. The old vectors live in the old collection.
-            rec.cursor_ms = None
-            rec.frames = 0
+        switch = self.tries.switch(rec)
+        special = special_file_reason(rec.path)  # replaced by a FIFO/device since the scan: never open it
+        if special is not None:
+            raise DecodeError(special)
+        gave_up = self.tries.gave_up(rec)
+        if gave_up is not None:
+            raise DecodeError(gave_up)
+        before = Snapshot.of(rec.path)
+        self.tries.start(rec, switch)  # counted before anything decodes: a crash in FFmpeg counts too
         info = probe(rec.path)
-        self.embedder.load()
+        # A fresh process loads the model in the background (seconds of torch/open_clip import)
+        # while the decode thread below already fills the frame queue; load() waits for it.
+        self.embedder.preload()
         cursor = rec.cursor_ms if rec.cursor_ms is not None else -1
-        self.catalog.update(rec.path, state=INDEXING, duration=info.duration, error=None,
-                            model_identity=self.embedder.identity)
-        self.progress.current_duration = info.duration
-        if cursor >= 0:
-            log.info("resuming %s after %.1f s", rec.path, cursor / 1000)
-        else:
-            log.info("indexing %s (%.1f s, %dx%d %s)", rec.path, info.duration or 0, info.width,
-                     info.height, info.codec)
         report = DecodeReport()
         produced: list[str] = []
         # Bounded: at most two batches of decoded frames wait (uint8, model size: ~10 MB for 64 frames).
@@ -151,24 +120,46 @@ class Indexer:
             name=f"decode:{Path(rec.path).name}", daemon=True,
         )
         decoder.start()
+        # Timed from the decoder's start (a hang in av.open counts too), also while the model loads.
+        watch = StallWatch(report, self.settings.sampling.decode_stall_seconds,
+                           waiting=lambda: q.full() or not decoder.is_alive())
         frames_before = self.progress.frames_done
-        ok = False
+        ok = stalled = False
         try:
-            self._embed_loop(rec, q, stop, on_batch)
+            self.embedder.load()  # a ModelLoadError halts the decoder (finally); index() gives the attempt back
+            self.catalog.update(rec.path, duration=info.duration, error=None)
+            self.progress.current_duration = info.duration
+            if cursor >= 0:
+                log.info("resuming %s after %.1f s", rec.path, cursor / 1000)
+            else:
+                log.info("indexing %s (%.1f s, %dx%d %s)", rec.path, info.duration or 0, info.width,
+                         info.height, info.codec)
+            try:
+                self._embed_loop(rec, q, stop, on_batch, watch)
+            except DecodeStall:
+                stalled = True
+                raise
             ok = True
         finally:
             if stop.is_set() or not ok:
                 halt.set()
                 _drain(q)
-            decoder.join()
+            decoder.join(None if ok else 0.5 if stalled else JOIN_GRACE)
+            if decoder.is_alive():
+                log.warning("the decoder of %s did not stop (wedged in FFmpeg?): left behind", rec.path)
         if stop.is_set():
+            self.tries.undo(rec)  # a requested stop is not the file's fault
             log.info("interrupted %s at %.1f s; will resume", rec.path, self.progress.current_t)
             return Outcome(rec.path, "interrupted", self.progress.frames_done - frames_before)
         if not produced:
             raise DecodeError(report.note or "no decodable video frames")
-        self._finish(rec, produced, report)
-        self.progress.indexed += 1
-        return Outcome(rec.path, INDEXED, len(produced), report.note)
+        if report.partial or report.io_error:
+            why = self.tries.cut_short(rec, before, report)
+            if why is not None:
+                return Outcome(rec.path, FAILED, self.progress.frames_done - frames_before,
+                               f"{why}: will retry, stored frames kept")
+        frames = self.tries.finish(rec, produced, report)
+        return Outcome(rec.path, INDEXED, frames, report.note)
 
     def decode_mode(self, path: str) -> str:
         """The decoder skip mode for this file (sampling.decode_mode resolved; see config.py)."""
@@ -205,7 +196,7 @@ class Indexer:
             _put(q, _END, halt)
 
     def _embed_loop(self, rec: FileRecord, q: queue.Queue[Any], stop: threading.Event,
-                    on_batch: Callable[[], None] | None) -> int:
+                    on_batch: Callable[[], None] | None, watch: StallWatch | None = None) -> int:
         """Batch frames from the queue, embed batches on `workers` threads, commit them in decode order.
 
         Each worker runs a whole batch on one torch thread: no OpenMP barrier between cores, so a
@@ -230,6 +221,8 @@ class Indexer:
                                   initializer=self.embedder.init_worker_thread)
         try:
             while not stop.is_set() and state["error"] is None:
+                if watch is not None:  # raises DecodeStall when the decoder made no progress for too long
+                    watch.check(self.progress.current_t)
                 if on_batch and state["batches"] != seen:
                     seen = state["batches"]
                     on_batch()
@@ -238,7 +231,8 @@ class Indexer:
                 if not finished and len(backlog) < bs:
                     # Block only when there is nothing else to do; poll briefly while workers run.
                     wait = 0.0 if free and len(backlog) >= min_batch else 0.02 if running else None
-                    finished = self._fill(q, backlog, bs, wait, stop)
+                    finished = self._fill(q, backlog, bs, wait, stop,
+                                          watch and (lambda: watch.check(self.progress.current_t)))
                 if backlog and free and (finished or len(backlog) >= min_batch):
                     n = -(-len(backlog) // free)  # split what is queued evenly across the free workers
                     take, backlog = backlog[: min(bs, n)], backlog[min(bs, n) :]
@@ -287,10 +281,12 @@ class Indexer:
                 state["error"], broken = e, True
 
     @staticmethod
-    def _fill(q: queue.Queue[Any], backlog: list[Any], bs: int, wait: float | None, stop: threading.Event) -> bool:
+    def _fill(q: queue.Queue[Any], backlog: list[Any], bs: int, wait: float | None, stop: threading.Event,
+              check: Callable[[], None] | None = None) -> bool:
         """Move queued frames to the backlog, waiting up to `wait` s (None: until one comes) for the first.
 
-        Returns True once the decoder has finished (its end marker was taken)."""
+        Returns True once the decoder has finished (its end marker was taken). `check` runs on each
+        idle 0.2 s while waiting (the stall watch)."""
         while len(backlog) < bs:
             try:
                 if wait is None:
@@ -301,6 +297,8 @@ class Indexer:
                     item = q.get_nowait()
             except queue.Empty:
                 if wait is None and not stop.is_set():
+                    if check is not None:
+                        check()
                     continue
                 return False
             if item is _END:
@@ -323,24 +321,6 @@ class Indexer:
         p.video_seconds_done += last.t_end - metas[0].t_start
         p.current_t = last.t_end
         return len(metas)
-
-    def _finish(self, rec: FileRecord, produced: list[str], report: DecodeReport) -> None:
-        keep = set(produced)
-        extra = [i for i in self.store.ids_for_video(rec.video_id) if i not in keep]
-        if extra:
-            self.store.delete_ids(extra)
-        if rec.stale_video_id:
-            self.store.delete_video(rec.stale_video_id)
-            self.thumbs.delete_video(rec.stale_video_id)
-        note = report.note if report.partial or report.decode_errors else None
-        self.catalog.update(
-            rec.path, state=INDEXED, frames=len(produced), note=note, error=None, stale_video_id=None,
-            attempts=0, next_retry=None, model_identity=self.embedder.identity,
-        )
-        if note:
-            log.warning("indexed with problems: %s: %s", rec.path, note)
-        else:
-            log.info("indexed %s: %d frames", rec.path, len(produced))
 
 
 def _put(q: queue.Queue[Any], item: Any, stop: threading.Event) -> None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import fnmatch
 import io
 import os
 import re
@@ -20,6 +19,8 @@ from urllib.parse import unquote, urlparse
 from PIL import Image, UnidentifiedImageError
 
 from .catalog import FAILED, Catalog, FileRecord
+from .globsql import glob_match
+from .shared import RemoteRecord, StoreDirectory
 
 MAX_IMAGE_BYTES = 16 * 1024 * 1024
 MAX_IMAGE_BASE64 = MAX_IMAGE_BYTES * 4 // 3 + 4096  # base64 text, with room for a data: URL prefix
@@ -32,13 +33,15 @@ class QueryError(ValueError):
     """Bad tool input; the message is shown to the assistant as is."""
 
 
-def glob_match(path: str, pattern: str) -> bool:
-    """A glob matches the full path or the file name."""
-    return fnmatch.fnmatch(path, pattern) or fnmatch.fnmatch(path.rsplit("/", 1)[-1], pattern)
+__all__ = ["QueryError", "decode_image", "file_uri", "glob_match", "resolve_video"]
 
 
-def resolve_video(catalog: Catalog, video: str, need_frames: bool = True) -> FileRecord:
-    """The catalogued file meant by `video` (see module docstring); QueryError if none or ambiguous."""
+def resolve_video(catalog: Catalog, video: str, need_frames: bool = True,
+                  directory: StoreDirectory | None = None) -> FileRecord:
+    """The catalogued file meant by `video` (see module docstring); QueryError if none or ambiguous.
+
+    With `directory` (a shared vector store), videos other machines indexed count too, named the
+    same ways; a bare name is then looked up among both, so it is ambiguous on every machine alike."""
     name = (video or "").strip()
     if not name:
         raise QueryError("video is empty: give a video_id or a path from list_videos")
@@ -48,6 +51,9 @@ def resolve_video(catalog: Catalog, video: str, need_frames: bool = True) -> Fil
         rec = catalog.get_by_video_id(name)
         if rec is not None:
             return _check(rec, need_frames)
+        remote = directory.by_video_id(name) if directory else None
+        if remote is not None:
+            return remote
     if name.startswith("file://"):
         name = unquote(urlparse(name).path)
     if ".." in PurePosixPath(name).parts:
@@ -55,12 +61,16 @@ def resolve_video(catalog: Catalog, video: str, need_frames: bool = True) -> Fil
                          "it, or its video_id")
     if os.path.isabs(name):
         rec = catalog.get(os.path.normpath(name))
+        if rec is None and directory is not None:
+            rec = directory.by_path(os.path.normpath(name))
         if rec is None:
             raise QueryError(f"{name} is not an indexed video (only files in the indexed folders can be "
                              "used; see list_videos)")
         return _check(rec, need_frames)
     suffix = "/" + name.lstrip("./")
-    matches = [r for r in catalog.all() if r.path.endswith(suffix)]
+    matches = catalog.by_suffix(suffix)
+    if directory is not None:
+        matches = sorted(matches + directory.by_suffix(suffix), key=lambda r: r.path)
     if not matches:
         raise QueryError(f"no indexed video is called {name!r}; call list_videos to see the names")
     if len(matches) > 1:
@@ -71,6 +81,8 @@ def resolve_video(catalog: Catalog, video: str, need_frames: bool = True) -> Fil
 
 
 def _check(rec: FileRecord, need_frames: bool) -> FileRecord:
+    if isinstance(rec, RemoteRecord):  # in the store, so it has frames
+        return rec
     if need_frames and rec.frames <= 0:
         if rec.state == FAILED:
             raise QueryError(f"{rec.path} could not be indexed: {rec.error or 'unknown reason'}")

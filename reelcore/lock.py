@@ -1,4 +1,4 @@
-"""The data-dir lock: exactly one process owns an embedded store (see DESIGN.md, process model)."""
+"""The data-dir lock: exactly one process owns an embedded store (see docs/architecture.md, process model)."""
 
 from __future__ import annotations
 

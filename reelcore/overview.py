@@ -1,17 +1,17 @@
-"""What is indexed: the video list and the index status."""
+"""What is indexed: the video list (the index status is reelcore/status.py)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+import heapq
+from itertools import islice
+from typing import TYPE_CHECKING
 
-from .catalog import FAILED, STATES, FileRecord
+from .catalog import INDEXED, STATES, FileRecord
 from .inputs import QueryError, file_uri, glob_match
-from .models import FailedOut, StatusOut, VideoListOut, VideoOut
+from .models import VideoListOut, VideoOut
 
 if TYPE_CHECKING:
     from .search import SearchService
-
-MAX_FAILED = 50
 
 
 def video_out(r: FileRecord) -> VideoOut:
@@ -22,24 +22,25 @@ def video_out(r: FileRecord) -> VideoOut:
 
 def list_videos(svc: SearchService, path_glob: str | None, state: str | None, limit: int,
                 offset: int) -> VideoListOut:
+    """One page of the catalogue by path, filtered and paged in SQL (the page's rows, plus a COUNT).
+
+    With a shared vector store, the videos other machines indexed (known here only from their
+    vectors' metadata, so state 'indexed', frames 0 and duration unknown) are merged in by path."""
     if state is not None and state not in STATES:
         raise QueryError(f"state must be one of {', '.join(STATES)} (got {state!r})")
     if offset < 0:
         raise QueryError("offset must be 0 or more")
     limit = svc.check_limit(limit)
-    recs = svc.catalog.all(state)
-    if path_glob:
-        recs = [r for r in recs if glob_match(r.path, path_glob)]
-    page = recs[offset: offset + limit]
-    return VideoListOut(total=len(recs), offset=offset, limit=limit, videos=[video_out(r) for r in page])
-
-
-def index_status(svc: SearchService, current: dict[str, Any] | None) -> StatusOut:
-    s = svc.settings
-    failed = [FailedOut(path=r.path, reason=r.error, attempts=r.attempts)
-              for r in svc.catalog.all(FAILED, limit=MAX_FAILED)]
-    return StatusOut(
-        model_identity=svc.embedder.identity, model_loaded=svc.embedder.loaded, device=svc.embedder.device,
-        vectors=svc.store.count(), counts=svc.catalog.counts(), current=current, failed=failed,
-        roots=[str(r.path) for r in s.roots], store=s.store.url or str(s.chroma_dir),
-    )
+    total = svc.catalog.count(path_glob, state)
+    if svc.directory is None:
+        page = svc.catalog.find(path_glob, state, limit, offset)
+        return VideoListOut(total=total, offset=offset, limit=limit, videos=[video_out(r) for r in page])
+    remote: list[FileRecord] = []
+    if state in (None, INDEXED):
+        remote = [r for r in svc.directory.remote() if not path_glob or glob_match(r.path, path_glob)]
+    # The page of the merged order: at most offset + limit rows from each side.
+    local = svc.catalog.find(path_glob, state, offset + limit, 0)
+    merged = heapq.merge(local, remote[:offset + limit], key=lambda r: r.path)
+    page = list(islice(merged, offset, offset + limit))
+    return VideoListOut(total=total + len(remote), offset=offset, limit=limit,
+                        videos=[video_out(r) for r in page])

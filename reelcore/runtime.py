@@ -4,18 +4,83 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from .catalog import Catalog
 from .config import Settings
 from .discovery import Reconciler, Root
 from .embedder import Embedder
-from .indexer import Indexer, Progress
 from .lock import DataDirLock
-from .store import FrameStore, Thumbnails
+from .progress import Progress
+from .store import FrameStore, StoreError, Thumbnails, collection_name
+
+if TYPE_CHECKING:
+    from .indexer import Indexer
 
 log = logging.getLogger(__name__)
+
+
+class LazyFrameStore(FrameStore):
+    """A FrameStore that connects (and imports chromadb, 1-4 s) on first use, not when opened.
+
+    `reelfind index` on an unchanged folder reads only the catalog, so it never pays for Chroma.
+    Everything FrameStore sets up in `__init__` (the client, the collection) is created by the
+    first access to one of those private attributes, once, under a lock (the service's threads
+    share one store); `identity` and `name` are known without connecting. A failure to connect
+    is a StoreError (the indexer must not blame the file) and the next use tries again.
+    """
+
+    def __init__(self, settings: Settings, identity: str) -> None:  # noqa: D107 (no super(): lazy)
+        self.settings = settings
+        self.identity = identity
+        self.name = collection_name(settings.store.collection_prefix, identity)
+        self._count = None
+        self._open_lock = threading.Lock()
+        self._opened = False
+
+    @property
+    def opened(self) -> bool:
+        return self._opened
+
+    def open(self) -> None:
+        """Connect now (idempotent)."""
+        if self._opened:
+            return
+        with self._open_lock:
+            if self._opened:
+                return
+            try:
+                FrameStore.__init__(self, self.settings, self.identity)
+            except Exception as e:  # chromadb raises many kinds when a server or a folder is unusable
+                self._drop_client()
+                where = self.settings.store.url or str(self.settings.chroma_dir)
+                why = str(e) if isinstance(e, StoreError) else f"{type(e).__name__}: {e}"
+                raise StoreError(f"cannot open the vector store at {where}: {why}") from e
+            self._opened = True
+
+    def _drop_client(self) -> None:
+        client = self.__dict__.pop("_client", None)
+        self.__dict__.pop("_collection", None)
+        close = getattr(client, "close", None)
+        if callable(close):
+            try:
+                close()
+            except Exception as e:  # already failing: the original error is the one to report
+                log.debug("closing a half-opened store: %s", e)
+
+    def __getattr__(self, name: str) -> Any:
+        # Only called for attributes not set yet: FrameStore's private state from its __init__.
+        if name.startswith("_") and not name.startswith("__") and not self.__dict__.get("_opened", True):
+            self.open()
+            return object.__getattribute__(self, name)
+        raise AttributeError(name)
+
+    def close(self) -> None:
+        if self._opened:
+            super().close()
 
 
 @dataclass
@@ -36,20 +101,22 @@ class Runtime:
         if own_store:
             lock = DataDirLock(settings.lock_path)
             lock.acquire(command, settings.mcp_url if command == "serve" else None)
-        store = None
         try:
+            # Neither the model nor Chroma is opened here (see LazyFrameStore, Embedder.preload):
+            # the identity comes from the settings and the model's config file.
             embedder = Embedder(settings.model)
-            store = FrameStore(settings, embedder.identity)
+            store = LazyFrameStore(settings, embedder.identity)
             catalog = Catalog(settings.catalog_path)
         except BaseException:
-            if store is not None:  # e.g. a catalog from a newer reelfind: do not leave Chroma open
-                store.close()
             if lock:
                 lock.release()
             raise
         return cls(settings, catalog, store, embedder, Thumbnails(settings.thumbs_dir), lock)
 
     def indexer(self) -> Indexer:
+        # Imported here for start-up speed: the indexer pulls in PyAV, which a no-op run never needs.
+        from .indexer import Indexer
+
         return Indexer(self.settings, self.catalog, self.store, self.embedder, self.thumbs, self.progress)
 
     def reconciler(self) -> Reconciler:

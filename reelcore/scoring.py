@@ -16,6 +16,8 @@ from typing import Literal
 
 import numpy as np
 
+from .models import BackgroundOut
+
 # A frame must beat the background by this many sigmas to count as a (weak) match at all.
 WEAK_Z = 2.0
 # ...and by at least this much, or by the expected maximum of pure noise over the index if that is
@@ -167,3 +169,9 @@ def frame_at(t_start: np.ndarray, t_end: np.ndarray, t: float) -> int:
         return i
     centres = (t_start + t_end) / 2
     return int(np.argmin(np.abs(centres - t)))
+
+
+def background_out(bg: Background) -> BackgroundOut:
+    """The background as the tools report it (search, scenes, timeline)."""
+    return BackgroundOut(median=round(bg.median, 4), sigma=round(bg.sigma, 4), sample_size=bg.sample_size,
+                         good_z=round(bg.good_z, 2))

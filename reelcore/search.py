@@ -20,9 +20,11 @@ import numpy as np
 from .catalog import Catalog, FileRecord
 from .config import Settings
 from .embedder import Embedder
+from .frames import frames_near, is_long
 from .inputs import QueryError, decode_image, file_uri, glob_match, resolve_video
-from .models import BackgroundOut, MomentOut, SearchOut
-from .scoring import WEAK_Z, Background, background_of, frame_at, verdict
+from .models import MomentOut, SearchOut
+from .scoring import WEAK_Z, Background, background_of, background_out, frame_at, verdict
+from .shared import StoreDirectory
 from .store import FrameRecord, FrameStore, Thumbnails
 
 if TYPE_CHECKING:
@@ -126,6 +128,8 @@ class SearchService:
         self._sample: tuple[float, int, np.ndarray] | None = None  # (time, index size, vectors)
         self._frames_lock = threading.Lock()
         self._frames: OrderedDict[tuple, tuple[list[FrameRecord], np.ndarray]] = OrderedDict()
+        # A shared Chroma server holds other machines' videos too: the read side sees them (shared.py).
+        self.directory: StoreDirectory | None = StoreDirectory(store, catalog) if settings.store.url else None
 
     # -- validation -------------------------------------------------------------------------
     def check_query(self, query: str) -> str:
@@ -147,11 +151,20 @@ class SearchService:
         """Video ids whose path matches the glob (None = no filter)."""
         if not path_glob:
             return None
-        return [r.video_id for r in self.catalog.all() if glob_match(r.path, path_glob)]
+        ids = self.catalog.video_ids_matching(path_glob)  # filtered in SQL (globsql.py)
+        if self.directory is not None:
+            ids += [r.video_id for r in self.directory.remote() if glob_match(r.path, path_glob)]
+        return ids
+
+    def any_video_matching(self, path_glob: str) -> bool:
+        if self.catalog.any_matching(path_glob):
+            return True
+        return self.directory is not None and any(glob_match(r.path, path_glob) for r in self.directory.remote())
 
     def resolve_video(self, video: str) -> FileRecord:
-        """The indexed file meant by a video_id, catalogued path or unique file name."""
-        return resolve_video(self.catalog, video)
+        """The indexed file meant by a video_id, catalogued path or unique file name (with a shared
+        store also a video another machine indexed: a RemoteRecord)."""
+        return resolve_video(self.catalog, video, directory=self.directory)
 
     def check_time(self, rec: FileRecord, t: float, frames: list[FrameRecord]) -> float:
         if not isinstance(t, int | float) or t != t or t in (float("inf"), float("-inf")):
@@ -195,6 +208,15 @@ class SearchService:
             while sum(len(v[0]) for v in self._frames.values()) > FRAME_CACHE_FRAMES and len(self._frames) > 1:
                 self._frames.popitem(last=False)
         return entry
+
+    def frame_spans(self, rec: FileRecord, t0: float | None = None,
+                    t1: float | None = None) -> list[FrameRecord]:
+        """Frames (metadata only, time order) with t0 <= t_start < t1: one window of a long video
+        instead of all its vectors (for filmstrips and frame lists; see frames.py)."""
+        if not is_long(rec):
+            frames, _ = self.video_frames(rec)
+            return [f for f in frames if (t0 is None or f.t_start >= t0) and (t1 is None or f.t_start < t1)]
+        return self.store.frames_between(rec.video_id, t0, t1)[0]
 
     def background(self, vector: np.ndarray) -> Background:
         """The vector's scores against a cached random sample of indexed frames, summarised."""
@@ -249,10 +271,14 @@ class SearchService:
         return self.search_vector(vec, limit, path_glob, min_score, t_from, t_to)
 
     def search(self, query: str, limit: int = 10, path_glob: str | None = None,
-               min_score: float | None = None, exclude: str | None = None) -> SearchOut:
-        """Ranked moments for a description, each judged against the query's background."""
+               min_score: float | None = None, exclude: str | None = None, t_from: float | None = None,
+               t_to: float | None = None) -> SearchOut:
+        """Ranked moments for a description, each judged against the query's background.
+        `t_from`/`t_to`: only frames overlapping that time range (seconds from each video's start)."""
+        if t_from is not None and t_to is not None and t_to <= t_from:
+            raise QueryError(f"t_to ({t_to:g} s) must be later than t_from ({t_from:g} s)")
         vec = self.query_vector(query, exclude)
-        moments = self.search_vector(vec, limit, path_glob, min_score)
+        moments = self.search_vector(vec, limit, path_glob, min_score, t_from, t_to)
         out = self.judge(moments, self.background(vec), "the query", path_glob)
         return out.model_copy(update={"query": query.strip(), "exclude": (exclude or "").strip() or None})
 
@@ -270,7 +296,9 @@ class SearchService:
         """Moments that look like the indexed frame of `video` at time `t` (that moment excluded)."""
         limit = self.check_limit(limit)
         rec = self.resolve_video(video)
-        frames, vecs = self.video_frames(rec)
+        frames, vecs = frames_near(self, rec, t, with_vectors=True)
+        if not frames or vecs is None:
+            raise QueryError(f"{rec.path} has no indexed frames in the store (re-index it)")
         t = self.check_time(rec, t, frames)
         i = frame_at(np.array([f.t_start for f in frames]), np.array([f.t_end for f in frames]), t)
         src = frames[i]
@@ -285,7 +313,7 @@ class SearchService:
         best_z = max((m.z for m in out), default=None)
         match = bg.label(best_z)
         message = verdict(match, best_z, bg, what)
-        if not out and path_glob and not self.video_ids_matching(path_glob):
+        if not out and path_glob and not self.any_video_matching(path_glob):
             message = f"No indexed video matches path_glob {path_glob!r}; see list_videos."
         return SearchOut(query="", match=match, message=message, best_z=_r(best_z),
                          background=background_out(bg), moments=out)
@@ -315,7 +343,7 @@ class SearchService:
         return list_videos(self, path_glob, state, limit, offset)
 
     def status(self, current: dict[str, Any] | None = None) -> StatusOut:
-        from .overview import index_status
+        from .status import index_status
 
         return index_status(self, current)
 
@@ -328,11 +356,6 @@ def relevance_floor(best_z: float) -> float:
 
 def _r(x: float | None, nd: int = 2) -> float | None:
     return None if x is None else round(float(x), nd)
-
-
-def background_out(bg: Background) -> BackgroundOut:
-    return BackgroundOut(median=round(bg.median, 4), sigma=round(bg.sigma, 4), sample_size=bg.sample_size,
-                         good_z=round(bg.good_z, 2))
 
 
 def moment_out(rank: int, m: Moment, z: float) -> MomentOut:

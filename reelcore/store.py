@@ -13,10 +13,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-import numpy as np
 from PIL import Image
 
 from .config import Settings
+from .lazymod import numpy as np  # loaded on first use: a no-op `reelfind index` needs no arrays
 
 log = logging.getLogger(__name__)
 
@@ -244,6 +244,45 @@ class FrameStore:
             vecs = np.asarray(emb, dtype=np.float32)[order] if len(recs) else np.zeros((0, 0), np.float32)
         return recs, vecs
 
+    # Read side, bounded: one row per video, or one video's frames in a time window.
+    def video_heads(self, page: int = 5000) -> list[FrameRecord]:
+        """The first frame (t_start 0) of every stored video: which videos the store holds and their
+        paths, one row per video instead of one per frame (with a shared server, also other machines')."""
+        out: list[FrameRecord] = []
+        offset = 0
+        while True:
+            got = self._collection.get(where={"t_start": 0.0}, include=["metadatas"], limit=page, offset=offset)
+            out.extend(_record(i, m) for i, m in zip(got["ids"], got["metadatas"], strict=True))
+            if len(got["ids"]) < page:
+                return out
+            offset += page
+
+    def video_head(self, video_id: str | None = None, path: str | None = None) -> FrameRecord | None:
+        """The first frame of a stored video found by id or by path (None if the store has none)."""
+        key = {"video_id": video_id} if video_id is not None else {"path": path}
+        got = self._collection.get(where={"$and": [key, {"t_start": 0.0}]}, include=["metadatas"], limit=1)
+        return _record(got["ids"][0], got["metadatas"][0]) if got["ids"] else None
+
+    def frames_between(self, video_id: str, t0: float | None = None, t1: float | None = None,
+                       with_vectors: bool = False) -> tuple[list[FrameRecord], np.ndarray | None]:
+        """Frames of a video with t0 <= t_start < t1 (either bound optional), sorted by time: lets long
+        videos be read in windows instead of all their vectors at once."""
+        clauses: list[dict[str, Any]] = [{"video_id": video_id}]
+        if t0 is not None:
+            clauses.append({"t_start": {"$gte": float(t0)}})
+        if t1 is not None:
+            clauses.append({"t_start": {"$lt": float(t1)}})
+        flt = clauses[0] if len(clauses) == 1 else {"$and": clauses}
+        include = ["metadatas", "embeddings"] if with_vectors else ["metadatas"]
+        got = self._collection.get(where=flt, include=include)
+        recs = [_record(i, m) for i, m in zip(got["ids"], got["metadatas"], strict=True)]
+        order = sorted(range(len(recs)), key=lambda k: recs[k].t_start)
+        recs = [recs[k] for k in order]
+        vecs = None
+        if with_vectors:
+            vecs = np.asarray(got["embeddings"], dtype=np.float32)[order] if recs else np.zeros((0, 0), np.float32)
+        return recs, vecs
+
     def query(
         self,
         vector: np.ndarray,
@@ -309,11 +348,3 @@ class Thumbnails:
 
     def delete_video(self, video_id: str) -> None:
         shutil.rmtree(self.root / video_id, ignore_errors=True)
-
-    def delete_except(self, video_id: str, keep_t_starts: Iterable[float]) -> None:
-        keep = {f"{round(t * 1000)}.jpg" for t in keep_t_starts}
-        d = self.root / video_id
-        if d.is_dir():
-            for f in d.iterdir():
-                if f.name not in keep:
-                    f.unlink(missing_ok=True)

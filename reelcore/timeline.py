@@ -6,10 +6,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from .frames import frame_scores, frames_near
 from .heatmap import render_strip
 from .inputs import QueryError, file_uri
 from .models import FrameOut, PeakOut, TimelineOut, TimelinePoint
-from .scoring import bin_timeline, find_peaks, frame_at, verdict
+from .scoring import background_out, bin_timeline, find_peaks, frame_at, verdict
+from .shared import RemoteRecord
 
 if TYPE_CHECKING:
     from .search import SearchService
@@ -17,16 +19,17 @@ if TYPE_CHECKING:
 
 def score_timeline(svc: SearchService, video: str, query: str, max_points: int,
                    peaks: int) -> tuple[TimelineOut, bytes]:
-    """Scores of every indexed frame of `video` against `query`, top peaks, and a PNG strip."""
-    from .search import background_out
-
+    """Scores of every indexed frame of `video` against `query`, top peaks, and a PNG strip (a long
+    video is scored window by window: only its scores are ever held, see frames.py)."""
     rec = svc.resolve_video(video)
     vec = svc.query_vector(query)
     bg = svc.background(vec)
-    frames, vecs = svc.video_frames(rec)
+    frames, per_query = frame_scores(svc, rec, vec[None, :])
+    if not frames:
+        raise QueryError(f"{rec.path} has no indexed frames in the store (re-index it)")
     ts = np.array([f.t_start for f in frames])
     te = np.array([f.t_end for f in frames])
-    scores = vecs @ vec
+    scores = per_query[:, 0]
     z = np.asarray(bg.z(scores))
     duration = float(max(rec.duration or 0.0, te[-1]))
     sep = max(2.0 * svc.settings.query.merge_gap, 1.0)
@@ -59,11 +62,19 @@ def score_timeline(svc: SearchService, video: str, query: str, max_points: int,
 def frame_at_time(svc: SearchService, video: str, t: float) -> FrameOut:
     """The indexed frame of `video` covering time t (its thumbnail is what the tool returns)."""
     rec = svc.resolve_video(video)
-    frames, _ = svc.video_frames(rec)
+    frames, _ = frames_near(svc, rec, t)
+    if not frames:
+        raise QueryError(f"{rec.path} has no indexed frames in the store (re-index it)")
     t = svc.check_time(rec, t, frames)
     i = frame_at(np.array([f.t_start for f in frames]), np.array([f.t_end for f in frames]), t)
     fr = frames[i]
     thumb = svc.thumbs.path(rec.video_id, fr.t_start)
+    if isinstance(rec, RemoteRecord):
+        raise QueryError(
+            f"{rec.path} was indexed by another machine that shares the vector store; its frame images "
+            f"are kept in that machine's data_dir, so this machine cannot show them. The frame at "
+            f"{t:.2f} s covers {fr.t_start:.2f}-{fr.t_end:.2f} s (shot {fr.shot}): ask reelfind on that "
+            f"machine, or open {file_uri(rec.path, fr.t_start)} there.")
     if not thumb.is_file():
         raise QueryError(f"the thumbnail of {rec.path} at {fr.t_start:.2f} s is missing; re-index the file")
     return FrameOut(video_id=rec.video_id, path=rec.path, name=rec.path.rsplit("/", 1)[-1], requested_time=t,

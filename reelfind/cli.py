@@ -1,4 +1,4 @@
-"""`reelfind` command line: index, search, status, serve, mcp.
+"""`reelfind` command line: index, search, list, status, serve, mcp.
 
 Typer gives --help on every command; rich draws the progress bar (on stderr, so --json output on
 stdout stays machine-readable).
@@ -6,6 +6,7 @@ stdout stays machine-readable).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -16,8 +17,9 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-from rich.table import Table
+from rich.table import Column, Table
 
 from reelcore.config import ConfigError, Settings, load_settings
 
@@ -72,13 +74,14 @@ def _open_or_exit(settings: Settings, command: str):
 
 def _open_runtime(settings: Settings, command: str, paths: list[Path]):
     """Own the store, or hand the paths to the running service that owns it (never open it behind its back)."""
-    from daemon.handoff import HandoffError, hand_off
     from reelcore.lock import StoreLocked
 
     try:
         return _open_or_exit(settings, command)
     except StoreLocked as e:
         if e.owner.get("command") == "serve":
+            from daemon.handoff import HandoffError, hand_off  # only now: urllib/http is ~0.1 s of start-up
+
             try:
                 n, rejected = hand_off(settings, e.owner, [os.path.abspath(p) for p in paths])
             except HandoffError as he:
@@ -121,7 +124,10 @@ def index(
             if root is None:
                 root = Root(p if p.is_dir() else p.parent)
             plan.merge(rt.reconciler().reconcile(root, scope=p))
-        outcomes = _run_with_progress(rt, plan.todo, json_out)
+        outcomes = []
+        if plan.todo:  # nothing to embed: no model, no decoder, no Chroma (start-up stays ~0.5 s)
+            rt.embedder.preload()  # torch/open_clip import in the background while the indexer starts
+            outcomes = _run_with_progress(rt, plan.todo, json_out)
     except (ModelLoadError, StoreError) as e:
         err.print(f"[red]error:[/red] {e}")
         raise typer.Exit(2) from None
@@ -130,6 +136,7 @@ def index(
         raise typer.Exit(130) from None
     finally:
         rt.close()
+    _allow_fast_exit()  # reached only when the store, catalog and lock closed without an error
     indexed = [o for o in outcomes if o.state == "indexed"]
     failed = [(o.path, o.reason) for o in outcomes if o.state == "failed"]
     failed += [(r.path, f"{r.error} (unchanged since it failed)") for r in plan.failed_unchanged]
@@ -219,9 +226,9 @@ def search(
     url = service_url(settings)
     if url:
         # A running service owns the store: ask it (opening its embedded store here could miss vectors).
-        moments = _search_via_service(url, settings, query, limit, path_glob, min_score)
+        verdict, moments = _search_via_service(url, settings, query, limit, path_glob, min_score)
     else:
-        # Own the store like any other process that opens it (DESIGN.md, process model): opening an
+        # Own the store like any other process that opens it (docs/architecture.md, process model): opening an
         # embedded store another process is writing (`reelfind index`) reads stale HNSW data and
         # is not safe. The lock is held only for this one query.
         try:
@@ -232,16 +239,21 @@ def search(
             raise typer.Exit(3) from None
         try:
             svc = SearchService(settings, rt.catalog, rt.store, rt.embedder, rt.thumbs)
-            moments = [m.to_dict() for m in svc.search_text(query, limit=limit, path_glob=path_glob,
-                                                             min_score=min_score)]
+            found = svc.search(query, limit=limit, path_glob=path_glob, min_score=min_score).model_dump(mode="json")
+            verdict, moments = found, [{k: m.get(k) for k in _MOMENT_KEYS} for m in found["moments"]]
         except (QueryError, ModelLoadError, StoreError) as e:
             err.print(f"[red]error:[/red] {e}")
             raise typer.Exit(2) from None
         finally:
             rt.close()
+    line = _verdict_line(verdict)
     if json_out:
+        if line:
+            err.print(line)  # stdout stays the JSON list of moments
         out.print_json(json.dumps(moments))
         return
+    if line:
+        out.print(line)
     if not moments:
         err.print("no moments found (is anything indexed? see `reelfind status`)")
         return
@@ -251,8 +263,25 @@ def search(
     out.print(table)
 
 
+_MOMENT_KEYS = ("video_id", "path", "start", "end", "peak", "score", "frames", "thumbnail")
+_VERDICT_STYLE = {"good": ("green", "good match"), "weak": ("yellow", "weak match"), "none": ("red", "NO GOOD MATCH")}
+
+
+def _verdict_line(res: dict) -> str | None:
+    """The search verdict as one line ("NO GOOD MATCH: ...") above the table: scores alone do not say it."""
+    match = res.get("match")
+    if match not in _VERDICT_STYLE:
+        return None
+    colour, label = _VERDICT_STYLE[match]
+    message = str(res.get("message") or "")
+    for prefix in ("good match", "weak match", "no good match"):
+        if message.lower().startswith(prefix):
+            message = message[len(prefix):].lstrip(":. ")
+    return f"[bold {colour}]{label}[/bold {colour}]: {escape(message)}"
+
+
 def _search_via_service(url: str, settings: Settings, query: str, limit: int, path_glob: str | None,
-                        min_score: float | None) -> list[dict]:
+                        min_score: float | None) -> tuple[dict, list[dict]]:
     from mcp_server.remote import RemoteToolError, call_tool
 
     args: dict = {"query": query, "limit": limit, "thumbnails": 0}
@@ -265,10 +294,49 @@ def _search_via_service(url: str, settings: Settings, query: str, limit: int, pa
     except RemoteToolError as e:
         err.print(f"[red]error:[/red] {e}")
         raise typer.Exit(2) from None
-    if res.get("match") != "good" and res.get("message"):
-        err.print(res["message"])
-    keys = ("video_id", "path", "start", "end", "peak", "score", "frames", "thumbnail")
-    return [{k: m.get(k) for k in keys} for m in res.get("moments", [])]
+    return res, [{k: m.get(k) for k in _MOMENT_KEYS} for m in res.get("moments", [])]
+
+
+@app.command("list")
+def list_files(
+    state: Annotated[str | None, typer.Option("--state", help="Only files in this state: pending, indexing, "
+                                              "indexed or failed.")] = None,
+    path_glob: Annotated[str | None, typer.Option("--path", help="Only files matching this glob.")] = None,
+    config: ConfigOpt = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the files as JSON.")] = False,
+) -> None:
+    """Files reelfind knows: state, duration, frames and notes (why a file failed, decode problems)."""
+    from reelcore.catalog import STATES, Catalog, CatalogError
+    from reelcore.inputs import glob_match
+    from reelcore.overview import video_out
+
+    settings = _settings(config)
+    setup_logging(settings, quiet_console=True)
+    if state is not None and state not in STATES:
+        err.print(f"[red]error:[/red] --state must be one of {', '.join(STATES)} (got {state!r})")
+        raise typer.Exit(2)
+    try:
+        catalog = Catalog(settings.catalog_path)  # SQLite WAL: a read beside a running service is safe
+    except CatalogError as e:
+        err.print(f"[red]error:[/red] {e}")
+        raise typer.Exit(2) from None
+    try:
+        files = [video_out(r).model_dump(mode="json") for r in catalog.all(state)
+                 if not path_glob or glob_match(r.path, path_glob)]
+    finally:
+        catalog.close()
+    if json_out:
+        out.print_json(json.dumps(files))
+        return
+    if not files:
+        err.print("no files" + (f" in state {state}" if state else "") + " (see `reelfind status`)")
+        return
+    table = Table("state", Column("file", overflow="fold"), "duration", "frames", Column("notes", overflow="fold"))
+    for f in files:
+        st = f["state"] + (" (offline)" if f["unavailable"] else "")
+        dur = "" if f["duration"] is None else f"{f['duration']:.1f}s"
+        table.add_row(st, escape(f["path"]), dur, str(f["frames"]), escape(f["error"] or f["note"] or ""))
+    out.print(table)
 
 
 @app.command()
@@ -315,11 +383,19 @@ def status(
 @app.command()
 def serve(config: ConfigOpt = None) -> None:
     """Run the service: reconcile roots, watch them, index, and serve MCP over HTTP (127.0.0.1)."""
-    from daemon.service import run_service
+    from daemon.signals import stop_on_signals
+
+    stop, _ = stop_on_signals(early_exit=True)  # first: SIGTERM during the slow imports below exits 0
+    from daemon.service import run_service  # function-level: start-up speed of the other commands
 
     settings = _settings(config)
     setup_logging(settings)
-    raise typer.Exit(run_service(settings))
+    code = run_service(settings, stop=stop)
+    # Everything is closed (or was given up on after its timeout): leave without the interpreter's
+    # teardown, which aborts the process ("terminate called without an active exception") if a
+    # native torch/Chroma thread is still running.
+    _allow_fast_exit()
+    raise typer.Exit(code)
 
 
 @app.command()
@@ -332,8 +408,40 @@ def mcp(config: ConfigOpt = None) -> None:
     raise typer.Exit(run_stdio(settings))
 
 
+# Set once a command has committed and closed everything it opened (see main).
+_fast_exit_ok = False
+
+
+def _allow_fast_exit() -> None:
+    global _fast_exit_ok
+    _fast_exit_ok = True
+
+
+def _exit_code(e: SystemExit) -> int:
+    if e.code is None or isinstance(e.code, int):
+        return e.code or 0
+    print(e.code, file=sys.stderr)
+    return 1
+
+
 def main() -> None:
-    app()
+    """Console entry point. After `index` has closed the store, the catalog and the lock, the
+    process leaves with os._exit once its output is flushed: the interpreter's own teardown (torch,
+    Chroma's bindings, thousands of modules) takes a second or more and has nothing left to save.
+    Only here, never under CliRunner (tests call `app` in-process), and only when torch or chromadb
+    were loaded (otherwise the normal exit is quick)."""
+    try:
+        app()
+        code = 0
+    except SystemExit as e:
+        code = _exit_code(e)
+    if _fast_exit_ok and any(m in sys.modules for m in ("torch", "chromadb")):
+        logging.shutdown()
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(OSError, ValueError):
+                stream.flush()
+        os._exit(code)
+    raise SystemExit(code)
 
 
 if __name__ == "__main__":

@@ -9,7 +9,6 @@ import io
 import socket
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -48,24 +47,41 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+class QueryOnlyFace:
+    """Stands in for the service in daemon/app.py's app: /status from the one status builder over
+    `provider`'s index, /enqueue refused (no indexer runs here)."""
+
+    def __init__(self, settings: Settings, provider: Any) -> None:
+        self.settings = settings
+        self.provider = provider
+
+    def status(self) -> dict[str, Any]:
+        from reelcore.status import build_status
+
+        svc = self.provider.search_service()
+        return build_status(self.settings, svc.catalog, identity=svc.embedder.identity, vectors=svc.store.count())
+
+    def enqueue_paths(self, paths: list[str]) -> dict[str, Any]:
+        return {"accepted": 0, "rejected": [{"path": p, "reason": "no indexer here"} for p in paths]}
+
+
 @contextlib.contextmanager
 def live_server(settings: Settings, provider: Any) -> Iterator[str]:
-    """uvicorn serving http_app in a thread on settings.server.port; yields the MCP URL."""
-    from mcp_server.server import make_uvicorn_server
+    """The service's HTTP app (daemon/app.py: one guard, the MCP app mounted) over `provider`, in a
+    uvicorn thread on settings.server.port; yields the MCP URL."""
+    from daemon.app import build_app
+    from daemon.http_server import HttpServer
+    from mcp_server.server import http_app
 
-    server = make_uvicorn_server(settings, provider)
-    thread = threading.Thread(target=server.run, name="uvicorn-test", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.02)
+    server = HttpServer(build_app(QueryOnlyFace(settings, provider), http_app(settings, provider)),
+                        settings.server.host, settings.server.port)
+    if not server.start(20):
+        server.stop()
+        raise RuntimeError("uvicorn did not start")
     try:
-        yield f"http://127.0.0.1:{settings.server.port}/mcp"
+        yield f"http://127.0.0.1:{server.port}/mcp"
     finally:
-        server.should_exit = True
-        thread.join(10)
+        server.stop()
 
 
 def http_client(url: str, token: str | None):

@@ -308,6 +308,8 @@ def test_cli_search_and_index_go_through_the_running_service(tmp_path: Path) -> 
         r = subprocess.run([*cli, "search", "a woman", "--json"], env=env, capture_output=True, text=True,
                            timeout=120)
         assert r.returncode == 0, r.stderr
+        # One file is indexed, so this protects the hand-over (the answer came from the service that
+        # owns the store, with the token), not ranking: ranking is tested in test_mcp_planted.py.
         assert json.loads(r.stdout)[0]["path"] == str(clip)
         # index hands paths over; what the service refuses is listed, exit 1
         r = subprocess.run([*cli, "index", str(root), str(tmp_path)], env=env, capture_output=True, text=True,

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import os
 from functools import cache
 from pathlib import Path
 
@@ -281,13 +283,36 @@ def test_errors_surface_at_first_next_not_later(tmp_path):
         next(it)
 
 
+def _fds_on(path: Path) -> int:
+    """How many of this process's file descriptors refer to `path` (Linux /proc)."""
+    n = 0
+    for fd in os.listdir("/proc/self/fd"):
+        with contextlib.suppress(OSError):  # closed meanwhile
+            n += os.readlink(f"/proc/self/fd/{fd}") == str(path)
+    return n
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="needs /proc/self/fd")
 def test_stopping_iteration_early_closes_cleanly(tmp_path):
+    """Closing the generator after one frame releases the file (the indexer stops decoders this way
+    on SIGTERM, thousands of times in a long-lived service), ends the iteration, and leaves the
+    report unfinished rather than claiming an end of video it never reached."""
     path = tmp_path / "m.mp4"
     make_clip(path, [(3.0, GREY)], motion=True)
-    it = sample_frames(path, S)
+    report = DecodeReport()
+    it = sample_frames(path, S, report)
     first = next(it)
+    assert first.t_start == 0.0 and _fds_on(path) == 1  # the container holds the file open
     it.close()
-    assert first.t_start == 0.0
+    assert _fds_on(path) == 0
+    with pytest.raises(StopIteration):
+        next(it)
+    assert report.frames_sampled == 1 and report.end == 0.0 and not report.partial
+    for _ in range(30):  # no descriptor leaks over many early stops
+        g = sample_frames(path, S)
+        next(g)
+        g.close()
+    assert _fds_on(path) == 0
 
 
 # --------------------------------------------------------------------------- real footage

@@ -21,7 +21,7 @@ from reelcore.discovery import Root
 from reelcore.runtime import Runtime
 from reelcore.search import SearchService
 
-from .conftest import BAD, FOOTAGE, real_clips, tiny_env, tiny_settings
+from .conftest import BAD, FOOTAGE, TINY_MODEL, real_clips, tiny_env, tiny_settings
 
 REELFIND = [sys.executable, "-m", "reelfind.cli"]
 
@@ -365,7 +365,8 @@ def test_server_mode_indexes_and_searches_through_a_real_chroma_server(tmp_path,
     client = chromadb.HttpClient(host="127.0.0.1", port=port)
     col = client.get_collection(f"reelfind-{rt.embedder.identity}")
     assert col.count() == rec.frames
-    assert col.configuration_json["hnsw"]["space"] == "cosine" if col.configuration_json.get("hnsw") else True
+    hnsw = (col.configuration_json or {}).get("hnsw")
+    assert hnsw is not None and hnsw["space"] == "cosine", col.configuration_json
 
 
 def test_copied_file_reuses_vectors_without_embedding(small_root):
@@ -407,17 +408,37 @@ def test_unreachable_chroma_server_is_one_clear_error(tmp_path):
         assert "Chroma server" in r.stderr
 
 
-def test_switching_models_restarts_a_half_indexed_file_from_the_beginning(small_root):
+TINY_MODEL_B = {**TINY_MODEL, "name": "reelfind-tiny-b",
+                "config_path": str(Path(TINY_MODEL["config_path"]).with_name("reelfind-tiny-b.json"))}
+
+
+def test_switching_models_restarts_a_half_indexed_file_from_the_beginning(small_root, tmp_path):
+    """A real switch: a second model (another identity, so another collection) indexes a file the
+    first one finished. Its cursor says "done up to the last frame" for the OLD collection: without
+    the reset every frame would be skipped and the new collection would stay empty."""
     rt, root = small_root
     path = str(root / "asl_book.mkv")
-    full = rt.catalog.get(path).frames
-    # As if another model had committed part of this file and then been swapped out.
-    rt.catalog.update(path, model_identity="some-other-model", state="indexing", cursor_ms=1000, frames=1)
-    rec = rt.catalog.get(path)
-    assert rt.reconciler().needs_index(rec)
-    assert rt.indexer().index(rec).state == "indexed"
-    rec = rt.catalog.get(path)
-    assert rec.frames == full == len(rt.store.ids_for_video(rec.video_id))
+    old = rt.catalog.get(path)
+    full = old.frames
+    rt_b = Runtime.open(tiny_settings(tmp_path / "data", model=dict(TINY_MODEL_B)), "test", own_store=False)
+    try:
+        assert rt_b.embedder.identity != rt.embedder.identity and rt_b.store.name != rt.store.name
+        rec = rt_b.catalog.get(path)
+        assert rec.cursor_ms is not None and rt_b.reconciler().needs_index(rec)
+        assert rt_b.indexer().index(rec).state == "indexed"
+        rec = rt_b.catalog.get(path)
+        assert rec.model_identity == rt_b.embedder.identity
+        assert rec.frames == full == len(rt_b.store.ids_for_video(rec.video_id))
+        # The new vectors are the new model's own (another embedding, not a copy) and searchable.
+        _, v_old = rt.store.video_frames(old.video_id, with_vectors=True)
+        _, v_new = rt_b.store.video_frames(rec.video_id, with_vectors=True)
+        assert v_new.shape == v_old.shape and not np.allclose(v_new, v_old, atol=1e-3)
+        svc = SearchService(rt_b.settings, rt_b.catalog, rt_b.store, rt_b.embedder, rt_b.thumbs)
+        assert svc.search_text("a woman", limit=3)[0].path == path
+        # The old model's collection is left as it was.
+        assert len(rt.store.ids_for_video(old.video_id)) == full
+    finally:
+        rt_b.close()
 
 
 def test_a_store_outage_is_not_blamed_on_the_file(tmp_path, chroma_server):

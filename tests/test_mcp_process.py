@@ -1,4 +1,4 @@
-"""Process model of `reelfind mcp` (DESIGN.md): the stdio server holds the data-dir lock only while
+"""Process model of `reelfind mcp` (docs/architecture.md): the stdio server holds the data-dir lock only while
 queries come in, re-opens the store fresh (seeing what other processes wrote meanwhile), and
 forwards to a `reelfind serve` that starts while it runs."""
 
@@ -131,7 +131,7 @@ def test_stdio_server_takes_no_lock_until_the_first_query(footage, tmp_path_fact
             "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}})
         ask({"jsonrpc": "2.0", "method": "notifications/initialized"})
         tools = ask({"jsonrpc": "2.0", "id": 1, "method": "tools/list"})
-        assert len(tools["result"]["tools"]) == 8
+        assert len(tools["result"]["tools"]) == 9  # 8 query tools + the viewer app's preview_clip
         assert not is_locked(s.lock_path)  # connected and listed: the index is not held
         r = ask({"jsonrpc": "2.0", "id": 2, "method": "tools/call",
                  "params": {"name": "list_videos", "arguments": {"limit": 1}}})

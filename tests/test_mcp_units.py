@@ -14,8 +14,9 @@ from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
+from daemon.httpguard import BearerAuth
 from mcp_server.providers import LocalProvider, ServiceUnavailable
-from mcp_server.server import BearerAuth, _image
+from mcp_server.server import _image
 from reelcore.catalog import FAILED, INDEXED, Catalog
 from reelcore.config import Settings
 from reelcore.endpoint import service_url
@@ -286,7 +287,7 @@ def test_local_provider_explains_a_busy_index(tmp_path):
 def _guarded_service_app(tmp_path, host="127.0.0.1", token=None):
     from types import SimpleNamespace
 
-    from daemon.service import build_app
+    from daemon.app import build_app
 
     server = {"host": host} | ({"token": token} if token else {})
     svc = SimpleNamespace(settings=Settings(data_dir=tmp_path, server=server),

@@ -11,7 +11,9 @@ from pathlib import Path
 import pytest
 from watchdog.observers.inotify_c import InotifyFD
 
-from daemon.watcher import Job, WatchedRoot, Watcher, WorkQueue
+from daemon.jobs import Job, WorkQueue
+from daemon.stability import StabilityTracker
+from daemon.watcher import WatchedRoot, Watcher
 from reelcore.discovery import Root
 from tests.conftest import FOOTAGE
 from tests.test_daemon_support import (
@@ -93,7 +95,7 @@ def test_slowly_growing_file_becomes_one_job_after_writes_stop(tmp_path: Path, w
 
 def test_file_that_cannot_be_opened_waits(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Stable size and mtime are not enough: it must open (a Windows writer can hold an SMB lock)."""
-    import daemon.watcher as watcher_mod
+    import daemon.stability as watcher_mod
 
     locked = {"on": True}
     real = watcher_mod._can_open
@@ -247,3 +249,31 @@ def test_root_that_vanishes_stops_its_observer_and_returns(tmp_path: Path, watch
         wait_for(lambda: w.state().present and w.state().observer is not None, 5, what="root back")
         assert w.state().mode == watch
         wait_for(lambda: any(j.kind == "reconcile" for j in _drain(w.queue)), 5, what="reconcile on return")
+
+
+def test_stability_tracker_never_opens_special_files(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """A FIFO named like a video is skipped with a log line, never tracked nor opened (opening it
+    would block the monitor thread until a writer appears); so is a regular file that turns into a
+    FIFO while it settles. Each tick returns at once."""
+    root = _wr(tmp_path / "root", stable=0.0)
+    q = WorkQueue()
+    tracker = StabilityTracker(q, grace=0.0)
+    fifo = root.path / "pipe.mp4"
+    os.mkfifo(fifo)
+    (root.path / "dir.mkv").mkdir()
+    with caplog.at_level(logging.WARNING, logger="daemon.stability"):
+        tracker.track(str(fifo), root)
+        tracker.track(str(root.path / "dir.mkv"), root)
+        assert len(tracker) == 0 and not tracker.is_tracking(str(fifo))
+        later = root.path / "later.mp4"
+        later.write_bytes(b"x" * 100)
+        tracker.track(str(later), root)
+        assert len(tracker) == 1
+        later.unlink()
+        os.mkfifo(later)  # swapped for a FIFO before it settled
+        t0 = time.monotonic()
+        assert tracker.tick() == 0 and tracker.tick() == 0
+        assert time.monotonic() - t0 < 1.0
+    assert len(tracker) == 0 and _drain(q) == []
+    assert "pipe.mp4: a FIFO (named pipe), not a regular file" in caplog.text
+    assert "dir.mkv: a directory" in caplog.text and "later.mp4: a FIFO" in caplog.text

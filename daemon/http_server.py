@@ -1,0 +1,45 @@
+"""uvicorn in a thread of `reelfind serve`, on a socket we bind ourselves.
+
+Binding first makes a busy port a clear start-up error (uvicorn would only log it and end its
+thread), and lets the service learn the real port when port 0 is configured (tests).
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from typing import Any
+
+
+class HttpServer:
+    """Serve an ASGI app on host:port in a daemon thread; `stop()` ends it within seconds."""
+
+    def __init__(self, app: Any, host: str, port: int) -> None:
+        import uvicorn  # function-level: start-up speed of the CLI's other commands
+
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        self.sock = socket.create_server((host, port), family=family, reuse_port=False)
+        config = uvicorn.Config(app, log_config=None, lifespan="on", timeout_graceful_shutdown=3,
+                                access_log=False)
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]},
+                                       name="reelfind-http", daemon=True)
+
+    @property
+    def port(self) -> int:
+        return int(self.sock.getsockname()[1])
+
+    def start(self, timeout: float = 60.0) -> bool:
+        """Start serving; True once uvicorn has started (lifespan done)."""
+        self.thread.start()
+        deadline = time.monotonic() + timeout
+        while not self.server.started and self.thread.is_alive() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        return bool(self.server.started)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self.server.should_exit = True
+        if self.thread.is_alive():
+            self.thread.join(timeout)
+        self.sock.close()

@@ -1,0 +1,163 @@
+"""One file's try at indexing as the catalog records it: started, failed, cut short or finished.
+
+- An attempt is counted when a try STARTS (persisted before anything decodes, probe included): a
+  file that segfaults or wedges FFmpeg kills the process mid-file, and would otherwise be picked
+  again after every restart. After `daemon.max_attempts` starts that never ended, the file is
+  failed for good (until it changes) and `reelfind status` lists it. A try that stops for a reason
+  that is not the file's (stop requested, model or store unavailable) gives its attempt back.
+- A model switch writes the new identity and the reset cursor in that same first update.
+- A decode cut short by an unreadable moment (read error, file changed or gone, root gone) is not a
+  finished file: the row goes back to pending, keeps its cursor and what is stored, and says why.
+  The same I/O error at the same place on the next try is a damaged spot: indexed with a note.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from .catalog import DELETE_VIDEO, FAILED, INDEXED, INDEXING, PENDING, Catalog, FileRecord
+from .config import Settings
+from .decode import DecodeReport
+from .decodeguard import Snapshot, short_read
+from .discovery import heal_store_ops
+from .store import FrameStore, Thumbnails
+
+log = logging.getLogger(__name__)
+
+
+def retry_delay(attempts: int, base: float, cap: float) -> float:
+    return min(cap, base * (2 ** max(0, attempts - 1)))
+
+
+class Tries:
+    """Catalog writes for the tries of one Indexer (one file at a time)."""
+
+    def __init__(self, settings: Settings, catalog: Catalog, store: FrameStore, thumbs: Thumbnails,
+                 identity: str) -> None:
+        self.settings = settings
+        self.catalog = catalog
+        self.store = store
+        self.thumbs = thumbs
+        self.identity = identity
+        self._started: tuple[str, int] | None = None  # (path, attempts before the try)
+
+    def switch(self, rec: FileRecord) -> dict[str, Any]:
+        """Catalog changes that take a file over to this model, empty if it is already this model's.
+
+        Another model's progress (indexed, half-indexed or failed) says nothing about this model's
+        collection: start from the beginning (the old vectors live in the old collection). The new
+        identity and the reset cursor go into ONE catalog update: written apart, an interruption
+        between them left the new identity beside the old cursor, and the next run resumed past
+        frames this model never embedded (then called the file indexed). The old model's attempts
+        say nothing about this one either."""
+        if rec.model_identity in (None, self.identity):
+            return {}
+        rec.cursor_ms, rec.frames, rec.attempts, rec.short_at_ms = None, 0, 0, None
+        return {"model_identity": self.identity, "cursor_ms": None, "frames": 0, "attempts": 0,
+                "short_at_ms": None}
+
+    def gave_up(self, rec: FileRecord) -> str | None:
+        """The reason to fail a file without trying: max_attempts tries started and none ended."""
+        limit = self.settings.daemon.max_attempts
+        if rec.attempts < limit:
+            return None
+        last = f"; last: {rec.error}" if rec.error else ""
+        return (f"given up after {rec.attempts} tries that never finished (the process died or hung on this "
+                f"file: it may crash the decoder){last}")
+
+    def start(self, rec: FileRecord, switch: dict[str, Any]) -> None:
+        """Count the attempt and mark the file indexing, in one update, before anything decodes."""
+        self._started = (rec.path, rec.attempts)
+        self.catalog.update(rec.path, **{**switch, "model_identity": self.identity, "state": INDEXING,
+                                         "attempts": rec.attempts + 1})
+        rec.attempts += 1
+        rec.state = INDEXING
+        rec.model_identity = self.identity
+
+    def undo(self, rec: FileRecord) -> None:
+        """Give the attempt back: the try ended for a reason that is not the file's. The state stays
+        `indexing` (= needs indexing): restoring, say, `indexed` beside a switched identity and a
+        reset cursor would call the file done under a model that has none of its vectors."""
+        if self._started is None or self._started[0] != rec.path:
+            return
+        attempts = self._started[1]
+        self._started = None
+        self.catalog.update(rec.path, attempts=attempts)
+        rec.attempts = attempts
+
+    def fail(self, rec: FileRecord, reason: str, counted: bool = True) -> None:
+        counted = counted and self._started is not None and self._started[0] == rec.path
+        self._started = None
+        switch = self.switch(rec)  # failed before the try started: still this model's row from now on
+        attempts = rec.attempts if counted else rec.attempts + 1
+        d = self.settings.daemon
+        self.catalog.update(rec.path, **{
+            **switch, "model_identity": self.identity, "state": FAILED, "error": reason, "attempts": attempts,
+            "next_retry": time.time() + retry_delay(attempts, d.retry_base_seconds, d.retry_max_seconds),
+        })
+        rec.attempts = attempts
+
+    def cut_short(self, rec: FileRecord, before: Snapshot | None, report: DecodeReport) -> str | None:
+        """If the decode ended early for a reason that is not damage, put the file back to pending
+        (cursor and stored vectors kept) and return why; None means finish it as it decoded."""
+        found = short_read(rec.path, rec.root, before, report)
+        if found is None:
+            return None
+        why, repeatable = found
+        at = round(report.end * 1000)
+        tolerance = max(1000, round(self.settings.sampling.interval * 1000))
+        if repeatable and rec.short_at_ms is not None and abs(rec.short_at_ms - at) <= tolerance:
+            log.warning("%s: %s again, at the same place: a damaged spot, indexed up to it", rec.path, why)
+            return None
+        self._started = None
+        d = self.settings.daemon
+        self.catalog.update(
+            rec.path, state=PENDING, error=f"{why}: not indexed yet, will retry (stored frames kept)",
+            short_at_ms=at if repeatable else None,
+            next_retry=time.time() + retry_delay(rec.attempts, d.retry_base_seconds, d.retry_max_seconds),
+        )
+        log.warning("cut short: %s: %s; will retry, stored frames kept", rec.path, why)
+        return why
+
+    def finish(self, rec: FileRecord, produced: list[str], report: DecodeReport) -> int:
+        """Mark the file indexed; returns the frame count the store now holds for it.
+
+        Vectors from an earlier run beyond where this (partial) decode ended are kept: fewer frames
+        this time is never a reason to delete stored ones. The stale version's deletion commits
+        with the row change (a kill between is finished by heal_store_ops)."""
+        self._started = None
+        keep = set(produced)
+        end_ms = round(report.end * 1000) if report.partial else None
+        extra, beyond = [], 0
+        for fid in self.store.ids_for_video(rec.video_id):
+            if fid in keep:
+                continue
+            if end_ms is not None and _ms(fid) >= end_ms:
+                beyond += 1
+            else:
+                extra.append(fid)
+        if extra:
+            self.store.delete_ids(extra)
+            for fid in extra:
+                (self.thumbs.root / rec.video_id / f"{_ms(fid)}.jpg").unlink(missing_ok=True)
+        note = report.note if report.partial or report.decode_errors else None
+        frames = len(produced) + beyond
+        self.catalog.update(
+            rec.path, state=INDEXED, frames=frames, note=note, error=None, stale_video_id=None,
+            attempts=0, next_retry=None, short_at_ms=None, model_identity=self.identity,
+            intents=[(DELETE_VIDEO, rec.stale_video_id)] if rec.stale_video_id else (),
+        )
+        if rec.stale_video_id:
+            heal_store_ops(self.catalog, self.store, self.thumbs)
+        if note:
+            log.warning("indexed with problems: %s: %s", rec.path, note)
+        else:
+            log.info("indexed %s: %d frames", rec.path, frames)
+        return frames
+
+
+def _ms(frame_id: str) -> int:
+    return int(frame_id.rsplit(":", 1)[1])
+

@@ -1,0 +1,133 @@
+"""Issue 10 item 3: a kill between the catalog update and the vector/thumbnail work of a move, a
+copy or a delete heals at the next reconcile: no ghost vectors that still show in results, no
+thumbnails left for ids nobody refers to.
+
+Each test runs the real `reelfind index` and SIGKILLs it at one exact call (tests/crashpoints.py),
+then runs `reelfind index` again and checks Chroma, the thumbnails folder and the catalog. The
+store work is recorded in the catalog (table store_ops) in the same transaction as the catalog
+change, and replayed at the start of every reconcile.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from reelcore.discovery import Root
+from reelcore.runtime import Runtime
+from reelcore.search import SearchService
+
+from .conftest import FOOTAGE, REPO, TINY_MODEL, tiny_env, tiny_settings
+
+
+def _index(root: Path, data: Path, crash: str | None = None) -> None:
+    """`reelfind index root` SIGKILLed at `crash` (a real process); without one, the same work in
+    this process (a reconcile and the indexing of what it found: quicker than a fresh process)."""
+    if crash is None:
+        rt = Runtime.open(tiny_settings(data, model={**TINY_MODEL, "batch_size": 4}), "test")
+        try:
+            for rec in rt.reconciler().reconcile(Root(root)).todo:
+                assert rt.indexer().index(rec).state == "indexed"
+        finally:
+            rt.close()
+        return
+    env = tiny_env(data, REELFIND_MODEL__BATCH_SIZE="4", REELFIND_TEST_CRASH=crash)
+    r = subprocess.run([sys.executable, "-m", "tests.crashpoints", "--", "index", str(root)], env=env, cwd=REPO,
+                       capture_output=True, text=True, timeout=180)
+    assert r.returncode == -9 and "crashpoint reached" in r.stderr, r.stderr[-2000:]
+
+
+def _consistent(data: Path) -> dict[str, str]:
+    """Assert the store, the thumbnails and the catalog agree; return {video_id: path} of rows."""
+    rt = Runtime.open(tiny_settings(data), "test")
+    try:
+        rows = rt.catalog.all()
+        assert rt.catalog.pending_ops() == []
+        live = {r.video_id: r.path for r in rows}
+        live.update({r.stale_video_id: r.path for r in rows if r.stale_video_id})
+        ids = rt.store.all_ids()
+        stored = {i.split(":")[0] for i in ids}
+        assert stored <= set(live), f"ghost vectors of {stored - set(live)}"
+        thumbs = {p.name for p in rt.thumbs.root.iterdir()} if rt.thumbs.root.exists() else set()
+        assert thumbs <= set(live), f"thumbnails left for {thumbs - set(live)}"
+        for vid, path in live.items():
+            frames, _ = rt.store.video_frames(vid)
+            assert {f.path for f in frames} <= {path}, (vid, {f.path for f in frames}, path)
+        # What a search shows exists on disk and is catalogued.
+        svc = SearchService(rt.settings, rt.catalog, rt.store, rt.embedder, rt.thumbs)
+        for m in svc.search_text("a person", limit=20):
+            assert m.path in live.values() and Path(m.path).exists(), m.path
+        return {r.video_id: r.path for r in rows}
+    finally:
+        rt.close()
+
+
+def _setup(tmp_path: Path, *names: str) -> tuple[Path, Path]:
+    root = tmp_path / "root"
+    root.mkdir()
+    for n in names:
+        shutil.copy(FOOTAGE / n, root / n)
+    data = tmp_path / "data"
+    _index(root, data)
+    return root, data
+
+
+def test_kill_after_a_move_is_recorded_then_moved_back_leaves_no_ghost_path(tmp_path):
+    """Killed inside the move's store work (after the vectors' path was changed). The old order
+    (vectors first, catalog after) left the catalog at the old path; a file then moved back to that
+    path looked unchanged, and its vectors kept pointing at a path that no longer exists."""
+    root, data = _setup(tmp_path, "asl_book.mkv")
+    (root / "asl_book.mkv").rename(root / "moved.mkv")
+    _index(root, data, crash="reelcore.store:FrameStore.set_path:after")
+    (root / "moved.mkv").rename(root / "asl_book.mkv")  # moved back before the next run
+    _index(root, data)
+    rows = _consistent(data)
+    assert sorted(rows.values()) == [str(root / "asl_book.mkv")]
+
+
+def test_kill_right_after_the_catalog_move_heals(tmp_path):
+    root, data = _setup(tmp_path, "asl_book.mkv")
+    (root / "asl_book.mkv").rename(root / "moved.mkv")
+    _index(root, data, crash="reelcore.catalog:Catalog.move:after")
+    _index(root, data)
+    assert sorted(_consistent(data).values()) == [str(root / "moved.mkv")]
+
+
+def test_kill_after_a_deleted_file_left_the_catalog_removes_its_vectors_and_thumbnails(tmp_path):
+    root, data = _setup(tmp_path, "asl_book.mkv", "asl_walk.mkv")
+    (root / "asl_walk.mkv").unlink()
+    _index(root, data, crash="reelcore.catalog:Catalog.remove:after")
+    _index(root, data)
+    assert sorted(_consistent(data).values()) == [str(root / "asl_book.mkv")]
+
+
+def test_kill_after_a_file_changed_twice_leaves_no_orphan_of_the_middle_version(tmp_path):
+    """v1 indexed; v2 half indexed (killed after its first batch); v3 arrives: the catalog stops
+    referring to v2 and the scan is killed right after that update. The old code deleted v2's
+    vectors only after that update, so they stayed for good, found by searches under the file's path."""
+    root, data = _setup(tmp_path, "asl_book.mkv")
+    target = root / "asl_book.mkv"
+    shutil.copy(FOOTAGE / "car-detection.mp4", target)  # v2
+    _index(root, data, crash="reelcore.indexer:Indexer._commit:after")
+    shutil.copy(FOOTAGE / "asl_walk.mkv", target)  # v3
+    _index(root, data, crash="reelcore.catalog:Catalog.update:after:fingerprint,stale_video_id")
+    _index(root, data)
+    rows = _consistent(data)
+    assert list(rows.values()) == [str(target)]
+
+
+def test_kill_inside_a_copy_heals_without_ghosts(tmp_path):
+    root, data = _setup(tmp_path, "asl_book.mkv")
+    shutil.copy(root / "asl_book.mkv", root / "copy.mkv")
+    _index(root, data, crash="reelcore.store:FrameStore.upsert:after")  # copies stored, row still pending
+    _index(root, data)
+    rows = _consistent(data)
+    assert sorted(rows.values()) == [str(root / "asl_book.mkv"), str(root / "copy.mkv")]
+    rt = Runtime.open(tiny_settings(data), "test")
+    try:
+        copy = rt.catalog.get(str(root / "copy.mkv"))
+        assert copy.state == "indexed" and len(rt.store.ids_for_video(copy.video_id)) == copy.frames > 0
+    finally:
+        rt.close()

@@ -1,0 +1,100 @@
+"""Preview clips (reelcore.clips): real PyAV decode of real footage, re-encoded, checked by decoding
+the result; cache, size cap and the clear errors for spans, non-indexed and vanished files."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from pathlib import Path
+
+import av
+import pytest
+
+from reelcore.catalog import Catalog
+from reelcore.clips import MAX_HEIGHT, MAX_SPAN, ClipError, ClipMaker
+from reelcore.inputs import QueryError
+from tests.conftest import FOOTAGE
+from tests.viewer_support import ARTIFACTS
+
+
+def _catalogued(tmp_path: Path, name: str, duration: float, state: str = "indexed") -> tuple[Catalog, str, Path]:
+    if not (FOOTAGE / name).is_file():
+        pytest.skip(f"shared footage not found at {FOOTAGE}")
+    src = Path(shutil.copy(FOOTAGE / name, tmp_path / name))
+    cat = Catalog(tmp_path / "catalog.sqlite3")
+    st = src.stat()
+    rec = cat.add(str(src), str(tmp_path), st.st_size, st.st_mtime, "fp-" + name)
+    cat.update(str(src), state=state, frames=10 if state == "indexed" else 0, duration=duration)
+    return cat, rec.video_id, src
+
+
+def _probe(path: Path) -> tuple[int, int, int, float]:
+    with av.open(str(path)) as c:
+        frames = list(c.decode(video=0))
+        tb = c.streams.video[0].time_base
+        return frames[0].width, frames[0].height, len(frames), float((frames[-1].pts - frames[0].pts) * tb)
+
+
+def test_clip_is_small_playable_and_cached(tmp_path: Path) -> None:
+    """A 720p VP8 span becomes a <=480p H.264/VP8 clip of about the asked length; the second ask is a hit."""
+    cat, vid, _ = _catalogued(tmp_path, "big_buck_bunny_0_30.webm", 30.0)
+    maker = ClipMaker(cat, tmp_path / "clips")
+    t0 = time.monotonic()
+    clip = maker.clip(vid, 10.0, 10.0 + MAX_SPAN)
+    wall = time.monotonic() - t0
+    w, h, n, span = _probe(clip.path)
+    assert (w, h) == (clip.width, clip.height) and h <= MAX_HEIGHT and h == 480 and w == 854
+    assert n == clip.frames and n > 100 and span == pytest.approx(MAX_SPAN, abs=0.3)
+    assert clip.mime_type in ("video/mp4", "video/webm") and not clip.cached
+    again = maker.clip(vid, 10.0, 10.0 + MAX_SPAN)
+    assert again.cached and again.path == clip.path and again.cpu_seconds == 0.0
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    cost = {"clip_seconds": clip.end - clip.start, "cpu_seconds": round(clip.cpu_seconds, 3),
+            "cpu_per_clip_second": round(clip.cpu_seconds / (clip.end - clip.start), 3), "wall_seconds": round(wall, 2),
+            "size_kb": clip.path.stat().st_size // 1024, "source": "big_buck_bunny_0_30.webm 1280x720 VP8",
+            "output": f"{w}x{h} {clip.mime_type}"}
+    (ARTIFACTS / "clip_cost.json").write_text(json.dumps(cost, indent=1))
+    print("preview clip cost:", cost)
+
+
+def test_rotated_video_clip_is_upright(tmp_path: Path) -> None:
+    """A phone clip with a 90 degree display matrix comes out portrait, as players show it."""
+    cat, vid, _ = _catalogued(tmp_path, "bee_rotate90.mp4", 4.038)
+    clip = ClipMaker(cat, tmp_path / "clips").clip(vid, 0.0, 2.0)
+    w, h, _, _ = _probe(clip.path)
+    assert h > w and h == 480
+
+
+def test_clip_errors_are_clear(tmp_path: Path) -> None:
+    cat, vid, src = _catalogued(tmp_path, "friday.mp4", 6.166)
+    maker = ClipMaker(cat, tmp_path / "clips")
+    with pytest.raises(ClipError, match="at most 15 s"):
+        maker.clip(vid, 0.0, 3600.0)
+    with pytest.raises(ClipError, match="past the end"):
+        maker.clip(vid, 60.0)
+    with pytest.raises(ClipError, match="must be after start"):
+        maker.clip(vid, 3.0, 2.0)
+    with pytest.raises(ClipError, match="number of seconds"):
+        maker.clip(vid, float("nan"))
+    short = maker.clip(vid, 5.0)  # default span, cut at the end of the video
+    assert short.end == pytest.approx(6.166)
+    src.unlink()
+    with pytest.raises(ClipError, match="not there any more"):
+        maker.clip(vid, 1.0, 2.0)
+    (tmp_path / "p").mkdir()
+    cat2, pending, _ = _catalogued(tmp_path / "p", "asl_book.mkv", 3.6, state="pending")
+    with pytest.raises(QueryError, match="not indexed yet"):
+        ClipMaker(cat2, tmp_path / "clips").clip(pending, 0.0, 1.0)
+    with pytest.raises(QueryError, match="no indexed video"):
+        maker.clip("no-such-file.mp4", 0.0, 1.0)
+
+
+def test_cache_is_size_capped(tmp_path: Path) -> None:
+    """Past the cap the least recently used clips go; the one just made always stays."""
+    cat, vid, _ = _catalogued(tmp_path, "sintel_excerpt_a.mp4", 8.0)
+    maker = ClipMaker(cat, tmp_path / "clips", cache_bytes=1)
+    a = maker.clip(vid, 0.0, 1.0)
+    b = maker.clip(vid, 2.0, 3.0)
+    assert b.path.is_file() and not a.path.exists()
+    assert [p.name for p in (tmp_path / "clips").iterdir()] == [b.path.name]
