@@ -44,13 +44,13 @@ def build(scratch: Path, frames: int, dim: int) -> None:
 
     settings = _settings(scratch, frames, dim)
     store = FrameStore(settings, f"bench-long-{dim}")
-    if store.count() >= frames:
+    have = store.count()
+    if have >= frames:
         store.close()
         return
-    rng = np.random.default_rng(0)
-    for lo in range(0, frames, 5000):
+    for lo in range(have - have % 5000, frames, 5000):  # resumes an interrupted build
         n = min(5000, frames - lo)
-        v = rng.normal(size=(n, dim)).astype(np.float32)
+        v = np.random.default_rng(lo).normal(size=(n, dim)).astype(np.float32)
         v /= np.linalg.norm(v, axis=1, keepdims=True)
         recs = [FrameRecord(frame_id(VIDEO, float(i)), VIDEO, "/footage/day.mp4", float(i), float(i + 1), i // 600)
                 for i in range(lo, lo + n)]

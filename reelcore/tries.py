@@ -59,9 +59,11 @@ class Tries:
                 "short_at_ms": None}
 
     def gave_up(self, rec: FileRecord) -> str | None:
-        """The reason to fail a file without trying: max_attempts tries started and none ended."""
+        """The reason to fail a file without trying: max_attempts tries started and none ended.
+
+        A row already `failed` (its own reason kept) that is handed back on purpose gets its try."""
         limit = self.settings.daemon.max_attempts
-        if rec.attempts < limit:
+        if rec.attempts < limit or rec.state == FAILED:
             return None
         last = f"; last: {rec.error}" if rec.error else ""
         return (f"given up after {rec.attempts} tries that never finished (the process died or hung on this "

@@ -148,6 +148,7 @@ def index(
         "moved": [{"from": a, "to": b} for a, b in plan.moved],
         "copied_reusing_vectors": plan.copied,
         "removed": plan.removed,
+        "skipped": [{"path": p, "reason": r} for p, r in plan.skipped],  # FIFOs, sockets, devices, bad links
         "failed": [{"path": p, "reason": r} for p, r in failed],
         "warnings": [{"path": o.path, "note": o.reason} for o in indexed if o.reason],
     }

@@ -41,3 +41,29 @@ def test_catalog_from_a_newer_reelfind_is_a_clear_error(tmp_path):
     db.close()
     with pytest.raises(CatalogError, match="newer than this reelfind"):
         Catalog(path)
+
+
+def test_a_v1_catalog_is_upgraded_in_place_keeping_its_rows(tmp_path):
+    """Old catalogs are migrated, never rebuilt: a row written by the first schema survives, and
+    gains the v3 column (short_at_ms) and the store_ops table the indexer now writes to."""
+    from reelcore.catalog import DELETE_VIDEO, _statements
+
+    path = tmp_path / "catalog.sqlite3"
+    db = sqlite3.connect(path)
+    for statement in _statements(MIGRATIONS[0]):
+        db.execute(statement)
+    db.execute("INSERT INTO files (path, root, size, mtime, fingerprint, video_id, state, frames, updated_at) "
+               "VALUES ('/r/a.mp4', '/r', 10, 1.0, '10:x', 'vid1', 'indexed', 7, 1.0)")
+    db.execute("PRAGMA user_version = 1")
+    db.commit()
+    db.close()
+    cat = Catalog(path)
+    try:
+        assert cat.schema_version == len(MIGRATIONS)
+        rec = cat.get("/r/a.mp4")
+        assert rec.video_id == "vid1" and rec.frames == 7 and rec.state == "indexed" and rec.short_at_ms is None
+        cat.update("/r/a.mp4", short_at_ms=1500, intents=[(DELETE_VIDEO, "old")])
+        assert cat.get("/r/a.mp4").short_at_ms == 1500
+        assert [(o.op, o.video_id) for o in cat.pending_ops()] == [(DELETE_VIDEO, "old")]
+    finally:
+        cat.close()

@@ -122,10 +122,23 @@ def test_transient_model_download_failure_keeps_serving_status_and_retries(tmp_p
     log = tmp_path / "serve.log"
     port = free_port()
     hf = tmp_path / "hf"  # an empty cache: the weights must be downloaded
+    notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)  # stands in for systemd's NOTIFY_SOCKET
+    notify.bind(str(tmp_path / "notify.sock"))
+    notify.settimeout(0.05)
     proc = _serve(tmp_path / "data", root, log, port, REELFIND_MODEL__NAME="ViT-B-32",
                   REELFIND_MODEL__PRETRAINED="laion2b_s34b_b79k", REELFIND_MODEL__CONFIG_PATH="",
                   HF_HOME=str(hf), HF_HUB_CACHE=str(hf / "hub"), HF_ENDPOINT=f"http://127.0.0.1:{_closed_port()}",
-                  HF_HUB_OFFLINE="0")
+                  HF_HUB_OFFLINE="0", NOTIFY_SOCKET=str(tmp_path / "notify.sock"))
+    sent: list[str] = []
+
+    def status_says_waiting() -> bool:
+        while True:
+            try:
+                sent.append(notify.recv(65536).decode())
+            except (TimeoutError, BlockingIOError):
+                break
+        return any("STATUS=waiting for the model download" in m for m in sent)
+
     try:
         first = wait_for(lambda: _status(port), 120, interval=0.05, what="/status while the model loads")
         assert first["model_loaded"] is False
@@ -136,11 +149,14 @@ def test_transient_model_download_failure_keeps_serving_status_and_retries(tmp_p
         assert st["state"] == "waiting" and "waiting for the model download" in st["status"]
         assert "retrying in" in st["waiting"]
         assert "retrying in" in log.read_text(errors="replace")
+        wait_for(status_says_waiting, 10, what="STATUS= saying what the service waits for")
+        assert any(m.startswith("READY=1") for m in sent)  # up and answering, not failed
         rc, took = _sigterm(proc)  # while waiting (or already in the next attempt)
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+        notify.close()
     assert rc == 0 and took < 10, (rc, took, log.read_text(errors="replace")[-2000:])
 
 

@@ -84,6 +84,7 @@ def test_reelfind_index_with_a_fifo_in_the_root_finishes_and_indexes_the_clip(tm
     assert r.returncode == 0, r.stderr
     summary = json.loads(r.stdout)
     assert summary["indexed"] == 2 and summary["failed"] == []
+    assert sorted(Path(s["path"]).name for s in summary["skipped"]) == sorted(expected)
     for name in expected:  # one log line each
         assert sum(name in line for line in r.stderr.splitlines()) == 1, (name, r.stderr)
     # Nobody opened the FIFO for writing, so a reader that opened it would still be blocked; and the
