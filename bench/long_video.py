@@ -86,23 +86,29 @@ def child(scratch: Path, frames: int, dim: int, mode: str) -> dict:
     rec = FileRecord(1, "/footage/day.mp4", "/footage", 0, 0.0, "", VIDEO, None, "indexed", None, None, frames,
                      None, float(frames), None, 0, 0, None, 0.0)
     q = np.random.default_rng(1).normal(size=(1, dim)).astype(np.float32)
-    t = time.perf_counter()
-    if mode == "before":
-        recs, vecs = store.video_frames(VIDEO, with_vectors=True)
-        scores = vecs @ q.T
-        reads.append(len(recs))
-        n = len(scores)
-    elif mode == "timeline":
-        fr, scores = frames_mod.frame_scores(svc, rec, q)  # type: ignore[arg-type]
-        n = len(fr)
-    else:
-        fr, _ = frames_mod.frames_near(svc, rec, frames / 2, with_vectors=True)  # type: ignore[arg-type]
-        n = len(fr)
-    ms = (time.perf_counter() - t) * 1000
+    def request() -> int:
+        if mode == "before":
+            recs, vecs = store.video_frames(VIDEO, with_vectors=True)
+            reads.append(len(recs))
+            return len(vecs @ q.T)
+        if mode == "timeline":
+            return len(frames_mod.frame_scores(svc, rec, q)[0])  # type: ignore[arg-type]
+        return len(frames_mod.frames_near(svc, rec, frames / 2, with_vectors=True)[0])  # type: ignore[arg-type]
+
+    times, n, error = [], 0, None
+    for _ in range(2):  # the first call also loads the collection from disk; the second is the request
+        t = time.perf_counter()
+        try:
+            n = request()
+        except Exception as e:  # the old whole-video read fails outright on a long enough video
+            error = f"{type(e).__name__}: {str(e)[-80:]}"
+            break
+        times.append(round((time.perf_counter() - t) * 1000, 1))
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     store.close()
-    return {"mode": mode, "ms": round(ms, 1), "frames": n, "max_read": max(reads) if reads else 0,
-            "peak_rss_mb": round(rss / 1024), "rss_growth_mb": round((rss - rss0) / 1024)}
+    return {"mode": mode, "cold_ms": times[0] if times else None, "warm_ms": times[1] if len(times) > 1 else None,
+            "frames": n, "max_read": max(reads) if reads else 0, "peak_rss_mb": round(rss / 1024),
+            "rss_growth_mb": round((rss - rss0) / 1024), "error": error}
 
 
 def main() -> None:
@@ -124,10 +130,11 @@ def main() -> None:
                               "--scratch", str(a.scratch), "--child", mode], capture_output=True, text=True,
                              check=True)
         rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
-    print(f"\n{'request':12} {'ms':>9} {'frames':>7} {'max frames/read':>16} {'peak RSS MB':>12} {'RSS growth MB':>14}")
+    print(f"\n{'request':10} {'cold ms':>9} {'warm ms':>9} {'frames':>7} {'max frames/read':>16} {'peak RSS MB':>12} "
+          f"{'RSS growth MB':>14}  error")
     for r in rows:
-        print(f"{r['mode']:12} {r['ms']:9.1f} {r['frames']:7d} {r['max_read']:16d} {r['peak_rss_mb']:12d} "
-              f"{r['rss_growth_mb']:14d}")
+        print(f"{r['mode']:10} {r['cold_ms']!s:>9} {r['warm_ms']!s:>9} {r['frames']:7d} {r['max_read']:16d} "
+              f"{r['peak_rss_mb']:12d} {r['rss_growth_mb']:14d}  {r['error'] or ''}")
     out_dir = ROOT / "bench" / "results"
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "long_video.json").write_text(json.dumps(rows, indent=1))

@@ -235,7 +235,10 @@ class Service:
         rt = self.rt
         if rt is None:
             return {"pid": os.getpid(), "state": self.state, "status": self.state}
-        return build_status(self.settings, rt.catalog, identity=rt.embedder.identity, vectors=rt.store.count(),
+        # A store not connected yet (reelcore.runtime.LazyFrameStore) is counted from the catalog:
+        # /status must not wait seconds for chromadb's import; the first query or job connects it.
+        vectors = rt.store.count() if getattr(rt.store, "opened", True) else None
+        return build_status(self.settings, rt.catalog, identity=rt.embedder.identity, vectors=vectors,
                             live=self.live(), model_loaded=rt.embedder.loaded, device=rt.embedder.device)
 
     def status_line(self) -> str:

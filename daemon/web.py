@@ -40,6 +40,7 @@ from reelcore.catalog import CatalogError, FileRecord
 from reelcore.clips import ClipMaker
 from reelcore.config import Settings
 from reelcore.embedder import ModelLoadError
+from reelcore.frames import filmstrip
 from reelcore.inputs import QueryError
 from reelcore.search import SearchService
 from reelcore.store import StoreError
@@ -244,15 +245,12 @@ def viewer_routes(get_search_service: Callable[[], SearchService], settings: Set
 
         def run(svc: SearchService) -> dict[str, Any]:
             rec = record(svc, q.get("video", ""))
-            recs, _ = svc.video_frames(rec)
             start = _float(request, "start", 0.0) or 0.0
-            end = _float(request, "end", recs[-1].t_end)
-            inside = [f for f in recs if f.t_end > start and f.t_start < end] or recs[:1]
-            step = max(1, -(-len(inside) // FILMSTRIP_MAX))
+            strip = filmstrip(svc, rec, start, _float(request, "end", None), FILMSTRIP_MAX)
             return {"video_id": rec.video_id, "name": rec.path.rsplit("/", 1)[-1], "duration": rec.duration,
                     "frames": [{"start": round(f.t_start, 3), "end": round(f.t_end, 3),
                                 "url": signer.url(f"/frame/{rec.video_id}", t=round(f.t_start, 3))}
-                               for f in inside[::step]]}
+                               for f in strip]}
 
         return await api(_lookup(run))
 

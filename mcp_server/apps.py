@@ -23,6 +23,7 @@ from pydantic import BaseModel, Field
 
 from reelcore.catalog import CatalogError
 from reelcore.clips import MAX_SPAN, ClipMaker
+from reelcore.frames import filmstrip
 from reelcore.inputs import QueryError
 from reelcore.store import StoreError
 from viewer import app_html
@@ -81,14 +82,12 @@ def build_apps(provider: ServiceProvider) -> Apps:
                 svc = provider.search_service()
                 rec = svc.resolve_video(video)
                 clip = ClipMaker(svc.catalog, clips_dir).clip(rec.video_id, start, end)
-                frames, _ = svc.video_frames(rec)
-            inside = [f for f in frames if f.t_end > clip.start and f.t_start < clip.end] or frames[:1]
-            step = max(1, -(-len(inside) // FILMSTRIP_MAX))
+                strip = filmstrip(svc, rec, clip.start, clip.end, FILMSTRIP_MAX)
             data = clip.path.read_bytes()
             out = ClipOut(video_id=rec.video_id, name=rec.path.rsplit("/", 1)[-1], start=clip.start, end=clip.end,
                           width=clip.width, height=clip.height, mime_type=clip.mime_type, bytes=len(data),
                           cached=clip.cached,
-                          frames=[FrameSpan(start=round(f.t_start, 3), end=round(f.t_end, 3)) for f in inside[::step]])
+                          frames=[FrameSpan(start=round(f.t_start, 3), end=round(f.t_end, 3)) for f in strip])
             return out, data
 
         try:

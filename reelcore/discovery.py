@@ -11,17 +11,17 @@ import functools
 import logging
 import os
 import re
-import shutil
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from .catalog import DELETE_VIDEO, FAILED, INDEXED, PENDING, SET_PATH, Catalog, FileRecord, new_video_id
 from .config import DEFAULT_EXCLUDE, VIDEO_EXTENSIONS
 from .filetype import special_file_reason
 from .fingerprint import fingerprint
+from .reuse import copy_video
 from .roots import offline_reason, root_present
-from .store import FrameStore, Thumbnails, frame_id
+from .store import FrameStore, Thumbnails
 
 log = logging.getLogger(__name__)
 
@@ -272,27 +272,18 @@ class Reconciler:
                     if c.path != rec.path and c.state == INDEXED and c.model_identity == self.identity), None)
         if src is None:
             return False
-        frames, vectors = self.store.video_frames(src.video_id, with_vectors=True)
-        if len(frames) != src.frames or vectors is None:
+        copied = copy_video(self.store, self.thumbs, src.video_id, src.frames, rec.video_id, rec.path)
+        if copied is None:
             return False
-        copies = [replace(f, id=frame_id(rec.video_id, f.t_start), video_id=rec.video_id, path=rec.path)
-                  for f in frames]
-        for f in frames:
-            src_thumb = self.thumbs.path(src.video_id, f.t_start)
-            if src_thumb.exists():
-                dst = self.thumbs.path(rec.video_id, f.t_start)
-                dst.parent.mkdir(parents=True, exist_ok=True)
-                shutil.copyfile(src_thumb, dst)
-        self.store.upsert(copies, vectors)
         # A kill before this update leaves the row pending with the copies stored under its own
         # video id: the next scan copies again (same ids), or indexing overwrites them.
         stale = [(DELETE_VIDEO, rec.stale_video_id)] if rec.stale_video_id else []
-        self.catalog.update(rec.path, state=INDEXED, frames=len(copies), duration=src.duration, note=src.note,
-                            cursor_ms=round(frames[-1].t_start * 1000), model_identity=self.identity,
+        self.catalog.update(rec.path, state=INDEXED, frames=copied.frames, duration=src.duration,
+                            note=src.note, cursor_ms=round(copied.last_t_start * 1000), model_identity=self.identity,
                             stale_video_id=None, intents=stale)
         if rec.stale_video_id:
             self.heal()
-        log.info("copy of %s: %s reuses its %d frame vectors", src.path, rec.path, len(copies))
+        log.info("copy of %s: %s reuses its %d frame vectors", src.path, rec.path, copied.frames)
         return True
 
     def _apply_move(self, rec: FileRecord, new_path: str, root: str, mtime: float) -> None:

@@ -73,3 +73,21 @@ def frame_scores(svc: SearchService, rec: FileRecord, queries: np.ndarray, t0: f
             break  # open-ended and nothing here nor reaching past here: the video has ended
         cursor = hi
     return out, np.concatenate(scores) if scores else np.zeros((0, len(q)), np.float32)
+
+
+def filmstrip(svc: SearchService, rec: FileRecord, start: float, end: float | None,
+              most: int) -> list[FrameRecord]:
+    """Up to `most` frames, evenly chosen, of those overlapping [start, end) (end None: to the video's
+    end), for a filmstrip. Reads only that span (plus the window holding the frame that covers
+    `start`); a span past the video's end gives its last frame."""
+    start = max(0.0, start)
+    inside = svc.frame_spans(rec, start, end)
+    if not inside or inside[0].t_start > start:
+        near, _ = frames_near(svc, rec, start)
+        before = [f for f in near if f.t_start <= start]
+        if before and (before[-1].t_end > start or not inside):
+            inside = [before[-1], *inside]
+    if not inside:
+        inside = svc.frame_spans(rec, None, None)[:1]
+    step = max(1, -(-len(inside) // most))
+    return inside[::step]

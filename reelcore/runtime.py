@@ -72,8 +72,9 @@ class LazyFrameStore(FrameStore):
                 log.debug("closing a half-opened store: %s", e)
 
     def __getattr__(self, name: str) -> Any:
-        # Only called for attributes not set yet: FrameStore's private state from its __init__.
-        if name.startswith("_") and not name.startswith("__") and not self.__dict__.get("_opened", True):
+        # Only called for attributes not set yet: whatever FrameStore's __init__ sets (its client,
+        # collection and any later addition) appears once it has run.
+        if not name.startswith("__") and not self.__dict__.get("_opened", True):
             self.open()
             return object.__getattribute__(self, name)
         raise AttributeError(name)

@@ -350,7 +350,12 @@ class SearchService:
 
 def relevance_floor(best_z: float) -> float:
     """z a frame needs to join a moment, given the best frame's z: half the best, but never more than
-    a weak match needs, nor less than one sigma below the best."""
+    a weak match needs, nor less than one sigma below the best. It only thins out the noise below the
+    best hit, never the best hit itself: with a best z of 0 or less (nothing beats the background;
+    a random-weight model) "half the best" would lie above the best, so the floor is then one sigma
+    below it and the closest frames still come back (labelled "none" by judge)."""
+    if best_z <= 0:
+        return best_z - 1.0
     return max(min(WEAK_Z, best_z - 1.0), 0.5 * best_z)
 
 

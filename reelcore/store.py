@@ -7,7 +7,7 @@ import logging
 import re
 import shutil
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,6 +21,10 @@ from .lazymod import numpy as np  # loaded on first use: a no-op `reelfind index
 log = logging.getLogger(__name__)
 
 COUNT_TTL = 5.0  # seconds a count() result is reused (other processes' writes show up after this)
+# Ids per get/update/upsert call. Embedded Chroma 1.5.9 reads metadata with one SQL variable per id
+# (SQLite allows 32,766: a `where` get of a 9-hour video at 1 fps fails with "too many SQL
+# variables") and takes at most 5,461 records per write; a page stays under both.
+PAGE = 5000
 
 
 class StoreError(Exception):
@@ -112,6 +116,8 @@ def _make_client(settings: Settings):
 class FrameStore:
     """Frame vectors of one model identity."""
 
+    page: int = PAGE  # records per get/write call (a class default: tests set a small one)
+
     def __init__(self, settings: Settings, identity: str) -> None:
         self.settings = settings
         self.identity = identity
@@ -152,14 +158,18 @@ class FrameStore:
     def upsert(self, records: Sequence[FrameRecord], vectors: np.ndarray) -> None:
         if not records:
             return
-        self._collection.upsert(
-            ids=[r.id for r in records],
-            embeddings=np.asarray(vectors, dtype=np.float32),
-            metadatas=[
-                {"video_id": r.video_id, "path": r.path, "t_start": r.t_start, "t_end": r.t_end, "shot": r.shot}
-                for r in records
-            ],
-        )
+        vectors = np.asarray(vectors, dtype=np.float32)
+        for lo in range(0, len(records), self.page):
+            part = records[lo : lo + self.page]
+            self._collection.upsert(
+                ids=[r.id for r in part],
+                embeddings=vectors[lo : lo + self.page],
+                metadatas=[
+                    {"video_id": r.video_id, "path": r.path, "t_start": r.t_start, "t_end": r.t_end,
+                     "shot": r.shot}
+                    for r in part
+                ],
+            )
         self._count = None  # after the write: a count() racing with it must not cache the old value
 
     def delete_video(self, video_id: str) -> None:
@@ -168,17 +178,15 @@ class FrameStore:
 
     def delete_ids(self, ids: Iterable[str]) -> None:
         ids = list(ids)
-        for i in range(0, len(ids), 5000):
-            self._collection.delete(ids=ids[i : i + 5000])
+        for i in range(0, len(ids), self.page):
+            self._collection.delete(ids=ids[i : i + self.page])
         self._count = None
 
     def set_path(self, video_id: str, path: str) -> None:
         """A renamed/moved file keeps its vectors; only the path metadata changes."""
-        got = self._collection.get(where={"video_id": video_id}, include=["metadatas"])
-        if not got["ids"]:
-            return
-        metas = [{**m, "path": path} for m in got["metadatas"]]
-        self._collection.update(ids=got["ids"], metadatas=metas)
+        for got in self._pages({"video_id": video_id}, ["metadatas"]):
+            metas = [{**m, "path": path} for m in got["metadatas"]]
+            self._collection.update(ids=got["ids"], metadatas=metas)
 
     def close(self) -> None:
         """Release the client (the last close of a path stops Chroma's shared system for it)."""
@@ -221,28 +229,47 @@ class FrameStore:
     def ids_for_video(self, video_id: str) -> list[str]:
         return list(self._collection.get(where={"video_id": video_id}, include=[])["ids"])
 
-    def all_ids(self) -> set[str]:
-        out: set[str] = set()
-        offset, page = 0, 10000
-        while True:
-            got = self._collection.get(include=[], limit=page, offset=offset)
-            out.update(got["ids"])
-            if len(got["ids"]) < page:
-                return out
-            offset += page
+    def _pages(self, where: dict[str, Any], include: list[str]) -> Iterator[dict[str, Any]]:
+        """Everything a `where` matches, `self.page` ids per get (see PAGE). A small result (a time
+        window) takes one get; a larger one is read as its ids (an ids-only get has no variable
+        limit), then their fields by id, which pages consistently while other writes go on."""
+        first = self._collection.get(where=where, include=include, limit=self.page)
+        if len(first["ids"]) < self.page:
+            if first["ids"]:
+                yield first
+            return
+        ids = self._collection.get(where=where, include=[])["ids"]
+        for lo in range(0, len(ids), self.page):
+            got = self._collection.get(ids=ids[lo : lo + self.page], include=include)
+            if got["ids"]:  # a page deleted meanwhile (re-index, move) just yields nothing
+                yield got
 
-    def video_frames(self, video_id: str, with_vectors: bool = False) -> tuple[list[FrameRecord], np.ndarray | None]:
-        """All frames of a video sorted by time (and their vectors, same order, if asked)."""
+    def _sorted_frames(self, where: dict[str, Any],
+                       with_vectors: bool) -> tuple[list[FrameRecord], np.ndarray | None]:
         include = ["metadatas", "embeddings"] if with_vectors else ["metadatas"]
-        got = self._collection.get(where={"video_id": video_id}, include=include)
-        recs = [_record(i, m) for i, m in zip(got["ids"], got["metadatas"], strict=True)]
+        recs: list[FrameRecord] = []
+        chunks: list[np.ndarray] = []
+        for got in self._pages(where, include):
+            recs.extend(_record(i, m) for i, m in zip(got["ids"], got["metadatas"], strict=True))
+            if with_vectors:
+                chunks.append(np.asarray(got["embeddings"], dtype=np.float32))
         order = sorted(range(len(recs)), key=lambda k: recs[k].t_start)
         recs = [recs[k] for k in order]
         vecs = None
         if with_vectors:
-            emb = got["embeddings"]
-            vecs = np.asarray(emb, dtype=np.float32)[order] if len(recs) else np.zeros((0, 0), np.float32)
+            vecs = np.concatenate(chunks)[order] if recs else np.zeros((0, 0), np.float32)
         return recs, vecs
+
+    def video_pages(self, video_id: str) -> Iterator[tuple[list[FrameRecord], np.ndarray]]:
+        """A video's frames and vectors, at most `self.page` at a time, in no particular order: for
+        work on every frame (a copy) without holding a long video's vectors all at once."""
+        for got in self._pages({"video_id": video_id}, ["metadatas", "embeddings"]):
+            recs = [_record(i, m) for i, m in zip(got["ids"], got["metadatas"], strict=True)]
+            yield recs, np.asarray(got["embeddings"], dtype=np.float32)
+
+    def video_frames(self, video_id: str, with_vectors: bool = False) -> tuple[list[FrameRecord], np.ndarray | None]:
+        """All frames of a video sorted by time (and their vectors, same order, if asked)."""
+        return self._sorted_frames({"video_id": video_id}, with_vectors)
 
     # Read side, bounded: one row per video, or one video's frames in a time window.
     def video_heads(self, page: int = 5000) -> list[FrameRecord]:
@@ -273,15 +300,7 @@ class FrameStore:
         if t1 is not None:
             clauses.append({"t_start": {"$lt": float(t1)}})
         flt = clauses[0] if len(clauses) == 1 else {"$and": clauses}
-        include = ["metadatas", "embeddings"] if with_vectors else ["metadatas"]
-        got = self._collection.get(where=flt, include=include)
-        recs = [_record(i, m) for i, m in zip(got["ids"], got["metadatas"], strict=True)]
-        order = sorted(range(len(recs)), key=lambda k: recs[k].t_start)
-        recs = [recs[k] for k in order]
-        vecs = None
-        if with_vectors:
-            vecs = np.asarray(got["embeddings"], dtype=np.float32)[order] if recs else np.zeros((0, 0), np.float32)
-        return recs, vecs
+        return self._sorted_frames(flt, with_vectors)
 
     def query(
         self,

@@ -78,7 +78,8 @@ def test_sigterm_mid_file_then_restart_resumes_with_the_same_ids(tmp_path: Path)
     root = tmp_path / "root"
     root.mkdir()
     clip = root / "long.mp4"
-    make_clip(clip, [(30, GREY)], fps=10, motion=True)
+    # Long enough that a loaded machine cannot finish it between the first commit and SIGTERM.
+    make_clip(clip, [(90, GREY)], fps=10, motion=True)
     log = tmp_path / "serve.log"
 
     # Reference: a clean, uninterrupted run in this process.

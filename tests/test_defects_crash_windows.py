@@ -20,6 +20,7 @@ from reelcore.runtime import Runtime
 from reelcore.search import SearchService
 
 from .conftest import FOOTAGE, REPO, TINY_MODEL, tiny_env, tiny_settings
+from .store_support import stored_ids
 
 
 def _index(root: Path, data: Path, crash: str | None = None) -> None:
@@ -47,7 +48,7 @@ def _consistent(data: Path) -> dict[str, str]:
         assert rt.catalog.pending_ops() == []
         live = {r.video_id: r.path for r in rows}
         live.update({r.stale_video_id: r.path for r in rows if r.stale_video_id})
-        ids = rt.store.all_ids()
+        ids = stored_ids(rt.store)
         stored = {i.split(":")[0] for i in ids}
         assert stored <= set(live), f"ghost vectors of {stored - set(live)}"
         thumbs = {p.name for p in rt.thumbs.root.iterdir()} if rt.thumbs.root.exists() else set()

@@ -22,6 +22,7 @@ from reelcore.runtime import Runtime
 from reelcore.search import SearchService
 
 from .conftest import BAD, FOOTAGE, TINY_MODEL, real_clips, tiny_env, tiny_settings
+from .store_support import stored_ids
 
 REELFIND = [sys.executable, "-m", "reelfind.cli"]
 
@@ -262,7 +263,7 @@ def _frame_keys(data_dir: Path) -> set[tuple[str, str]]:
     """(path, frame time) for every stored id; video ids are random per index, times are not."""
     rt = Runtime.open(tiny_settings(data_dir), "test")
     try:
-        ids = rt.store.all_ids()
+        ids = stored_ids(rt.store)
         by_video = {r.video_id: r.path for r in rt.catalog.all()}
         keys = {(by_video[i.split(":")[0]], i.split(":")[1]) for i in ids}
         assert len(keys) == len(ids)
