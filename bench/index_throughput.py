@@ -9,7 +9,9 @@ Footage sets (made once by bench/footage.py in the scratch dir, outside the repo
 
 For each set, in one run, with ViT-B-32 random weights (model.pretrained = none) and a fresh data dir:
   e2e       the real indexing code (Runtime + Indexer, as `reelfind index` runs it) in this process,
-            timed from after the model load. Also `e2e-cli`: the `reelfind index` command itself,
+            timed from after the model load, with index.prefetch_next on (the next file decodes while
+            this one's last batches embed); `e2e-serial`: the same with it off (each file drains
+            before the next starts), both in the same run. Also `e2e-cli`: the `reelfind index` command itself,
             wall clock including process start and model load, with its peak RSS.
   (a)       decode-only: the decode thread's whole job (same decode mode, sampling, dedup, thumbnail
             JPEG, resize+crop to the model's input) with no model, decoder threads on all cores.
@@ -163,9 +165,9 @@ class StageTimer:
                 delattr(obj, name)
 
 
-def e2e_inprocess(folder: Path, scratch: Path, profile: bool) -> dict:
+def e2e_inprocess(folder: Path, scratch: Path, profile: bool, prefetch: bool = True) -> dict:
     data = fresh(scratch / "data-e2e")
-    rt = Runtime.open(settings_for(data), "bench")
+    rt = Runtime.open(settings_for(data, index={"prefetch_next": prefetch}), "bench")
     try:
         rt.embedder.load()
         prof = StageTimer()
@@ -198,7 +200,7 @@ def e2e_inprocess(folder: Path, scratch: Path, profile: bool) -> dict:
         plan = rt.reconciler().reconcile(Root(folder))
         t_scan = time.perf_counter() - t0
         idx = rt.indexer()
-        outs = [idx.index(r) for r in plan.todo]
+        outs = idx.index_all(plan.todo)
         wall = time.perf_counter() - t0
         cpu = time.process_time() - c0
         if profile:
@@ -315,7 +317,7 @@ def run_set(name: str, folder: Path, args, embedder: Embedder, naive: Naive | No
     s = settings_for(scratch / "unused")
     bs = s.model.batch_size
     res: dict = {"set": name, "files": len(files), "video_seconds": round(vs, 2), "runs": []}
-    a_runs, b_runs, bi_runs, e_runs, c_runs, cli_runs = [], [], [], [], [], []
+    a_runs, b_runs, bi_runs, e_runs, c_runs, cli_runs, es_runs = [], [], [], [], [], [], []
     for r in range(args.repeat):
         la = load()
         a = decode_only(files, s, embedder, scratch)
@@ -329,6 +331,10 @@ def run_set(name: str, folder: Path, args, embedder: Embedder, naive: Naive | No
         e = e2e_inprocess(folder, scratch, profile=(r == 0))
         e["load"] = load()
         e_runs.append(e)
+        if args.serial:
+            es = e2e_inprocess(folder, scratch, profile=False, prefetch=False)
+            es["load"] = load()
+            es_runs.append(es)
         if naive is not None:
             c = naive.run(files, scratch)
             c["load"] = load()
@@ -341,7 +347,9 @@ def run_set(name: str, folder: Path, args, embedder: Embedder, naive: Naive | No
             else:
                 c2["load"] = load()
                 cli_runs.append(c2)
-        print(f"  [{name} run {r + 1}/{args.repeat}] e2e {vs / e['wall']:.2f}x  decode {vs / a['wall']:.2f}x  "
+        print(f"  [{name} run {r + 1}/{args.repeat}] e2e {vs / e['wall']:.2f}x"
+              + (f"  e2e-serial {vs / es_runs[-1]['wall']:.2f}x" if es_runs else "")
+              + f"  decode {vs / a['wall']:.2f}x  "
               f"embed {vs / b_runs[-1]['wall']:.2f}x" + (f"  naive {vs / c_runs[-1]['wall']:.2f}x" if c_runs else "")
               + f"  load {load()}", flush=True)
     a, b, e = best(a_runs), best(b_runs), best(e_runs)
@@ -362,6 +370,10 @@ def run_set(name: str, folder: Path, args, embedder: Embedder, naive: Naive | No
             {k: v for k, v in x.items() if not k.startswith("profile")} for x in e_runs], "naive": c_runs,
             "cli": cli_runs},
     })
+    if es_runs:
+        es = best(es_runs)
+        res.update({"e2e_serial_x": round(vs / es["wall"], 2), "e2e_serial_over_S": round(vs / es["wall"] / S, 3)})
+        res["runs"]["e2e_serial"] = es_runs
     if c_runs:
         c = best(c_runs)
         rc = vs / c["wall"]
@@ -382,7 +394,8 @@ def run_set(name: str, folder: Path, args, embedder: Embedder, naive: Naive | No
 def print_table(results: list[dict]) -> None:
     cols = [("set", "set"), ("video s", "video_seconds"), ("(a) decode x", "decode_only_x"),
             ("(b) embed x", "embed_only_x"), ("S x", "serial_bound_S_x"), ("e2e x", "e2e_x"),
-            ("e2e/S", "e2e_over_S"), ("(c) naive x", "naive_x"), ("e2e/naive", "e2e_over_naive"),
+            ("e2e/S", "e2e_over_S"), ("serial e2e/S", "e2e_serial_over_S"),
+            ("(c) naive x", "naive_x"), ("e2e/naive", "e2e_over_naive"),
             ("cli x", "e2e_cli_x"), ("cli/naive", "e2e_cli_over_naive"), ("dec/vs", "frames_decoded_per_vs"),
             ("emb/vs", "frames_embedded_per_vs"), ("naive dec/vs", "naive_frames_decoded_per_vs"),
             ("naive emb/vs", "naive_frames_embedded_per_vs"), ("RSS MB", "peak_rss_mb")]
@@ -407,6 +420,12 @@ def main() -> None:
     ap.add_argument("--no-naive", action="store_true")
     ap.add_argument("--no-cli", action="store_true")
     ap.add_argument("--no-rss", dest="rss", action="store_false")
+    ap.add_argument("--results", type=Path, default=None,
+                    help="JSON results file (default bench/results/index_throughput[-int8].json)")
+    ap.add_argument("--no-serial", dest="serial", action="store_false",
+                    help="skip e2e-serial (the same e2e with index.prefetch_next = false)")
+    ap.add_argument("--no-long", dest="long", action="store_false",
+                    help="do not make the 1080p files (only for --sets real)")
     ap.add_argument("--precision", default="fp32", choices=["fp32", "int8"],
                     help="model.precision for reelfind's runs (the naive baseline stays fp32)")
     args = ap.parse_args()
@@ -416,9 +435,10 @@ def main() -> None:
     logging.basicConfig(level=logging.ERROR)
     fdir = args.scratch / "footage"
     footage_mod.copy_real(fdir)
-    longs = footage_mod.make_long(fdir)
-    folders = {"real": fdir / "real", "gop1s": longs["long1080_gop1s.mp4"].parent,
-               "gop10s": longs["long1080_gop10s.mp4"].parent}
+    folders = {"real": fdir / "real"}
+    if args.long:
+        longs = footage_mod.make_long(fdir)
+        folders.update({"gop1s": longs["long1080_gop1s.mp4"].parent, "gop10s": longs["long1080_gop10s.mp4"].parent})
     embedder = Embedder(settings_for(args.scratch / "work" / "unused").model)
     embedder.load()
     naive = None if args.no_naive or not shutil.which("ffmpeg") else Naive()
@@ -434,7 +454,8 @@ def main() -> None:
     info["load_end"] = load()
     RESULTS.mkdir(parents=True, exist_ok=True)
     suffix = "" if args.precision == "fp32" else f"-{args.precision}"
-    (RESULTS / f"index_throughput{suffix}.json").write_text(json.dumps({"info": info, "results": results}, indent=1))
+    out = args.results or RESULTS / f"index_throughput{suffix}.json"
+    out.write_text(json.dumps({"info": info, "results": results}, indent=1))
     print(f"\n{info}\n")
     print_table(results)
 

@@ -20,8 +20,9 @@ class HttpServer:
 
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         self.sock = socket.create_server((host, port), family=family, reuse_port=False)
+        # ws="none": nothing here speaks WebSocket, and the websockets import is start-up time.
         config = uvicorn.Config(app, log_config=None, lifespan="on", timeout_graceful_shutdown=3,
-                                access_log=False)
+                                access_log=False, ws="none")
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]},
                                        name="reelfind-http", daemon=True)

@@ -6,8 +6,14 @@ work queue and does every catalog/store write; the APScheduler jobs (daemon/sche
 only queue work; uvicorn (daemon/http_server.py) serving the app of daemon/app.py; and the main
 thread, which supervises, talks to systemd (READY/STATUS/WATCHDOG/STOPPING) and handles SIGTERM.
 
-Start-up order: lock + catalog + store (Runtime.open, no model), then HTTP, so /status answers
-while the model loads (or waits for its download); then watcher, worker, scheduler.
+Start-up order (issue 12: /status answers within about a second of the process start): lock +
+catalog (Runtime.open: no model, no Chroma), then HTTP with /status and /enqueue; the MCP app and
+the viewer (the MCP SDK alone is over a second of imports) are imported and built in a thread and
+mounted behind the same guard when ready (daemon.app.Deferred: until then a request there waits a
+few seconds, then gets 503 + Retry-After); once that front is built (so the imports do not share two
+cores), the watcher, the scheduler and the worker (which loads the model first) start, and READY=1
+follows once every root's startup scan is queued (README, docs/architecture.md).
+This module imports only what the first answer needs; the rest is imported where it is used.
 
 SIGTERM sets the stop event: the indexer commits its current batch and returns, the worker
 exits, and the process ends within a few seconds; the next start resumes from the catalog cursor.
@@ -17,13 +23,15 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import threading
 import time
 from dataclasses import asdict
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from mcp_server.providers import RuntimeProvider, wait_idle
-from mcp_server.server import http_app
+from starlette.applications import Starlette
+from starlette.routing import Mount
+
 from reelcore.catalog import CatalogError
 from reelcore.config import Settings
 from reelcore.embedder import ModelLoadError
@@ -32,24 +40,32 @@ from reelcore.runtime import Runtime
 from reelcore.status import Live, build_status, status_line
 from reelcore.store import StoreError
 
-from .app import build_app
+from .app import Deferred, build_app
 from .http_server import HttpServer
 from .jobs import Job, WorkQueue
 from .notify import Notifier
-from .scheduler import build_scheduler, queue_due_retries, queue_reconciles
 from .signals import opened, restore, stop_on_signals
-from .watcher import WatchedRoot, Watcher
-from .web import viewer_public, viewer_routes
 from .worker import STALL_SECONDS, Done, Worker
+
+if TYPE_CHECKING:
+    from .watcher import Watcher
 
 log = logging.getLogger(__name__)
 
 STOP_TIMEOUT = 20.0  # how long SIGTERM waits for the worker to checkpoint
 LOADING_STOP_TIMEOUT = 1.0  # ... and for a model load (no work to save) before giving up on it
 STATUS_EVERY = 2.0
+FRONT_WAIT = 30.0  # the watcher and worker wait at most this long for the MCP app and viewer to be built
 EXIT_CONFIG = 2  # the model cannot be loaded as configured: systemd does not restart (RestartPreventExitStatus)
 
 __all__ = ["EXIT_CONFIG", "Done", "Service", "build_app", "run_service"]
+
+
+def _wait_idle(timeout: float) -> bool:
+    """mcp_server.providers.wait_idle: the MCP side's model/store threads (warm-up, tool calls)."""
+    from mcp_server.providers import wait_idle  # function-level: imported only if the MCP app was built
+
+    return wait_idle(timeout)
 
 
 class Service:
@@ -75,6 +91,10 @@ class Service:
         self.scheduler: Any = None
         self.http: HttpServer | None = None
         self.port: int | None = None
+        self.front = Deferred()  # the MCP app and the viewer, built in a thread (daemon.app)
+        self._front_thread: threading.Thread | None = None
+        self._front_done = threading.Event()
+        self.provider: Any = None  # the MCP side's RuntimeProvider, once built (shared with the viewer)
 
     def request_stop(self) -> None:
         self.stop_event.set()
@@ -113,14 +133,9 @@ class Service:
         opened()  # from here a SIGTERM stops in order (daemon.signals)
         if self.stop_event.is_set():
             return 0
-        roots = [WatchedRoot.from_settings(cfg, r) for cfg, r in zip(s.roots, rt.configured_roots(), strict=True)]
-        if not roots:
-            log.warning("no roots configured: nothing to watch (set roots in %s)",
-                        os.environ.get("REELFIND_CONFIG", "the config file"))
-        self.watcher = Watcher(roots, self.queue)
-        self.worker = Worker(rt, self.queue, self.watcher, self.stop_event)
         try:
-            self.http = HttpServer(self._app(), s.server.host, s.server.port)
+            self.http = HttpServer(build_app(self, extra_routes=self.extra_routes, deferred=self.front),
+                                   s.server.host, s.server.port)
         except OSError as e:
             log.error("cannot listen on %s:%s: %s (is another reelfind serve running?)",
                       s.server.host, s.server.port, e.strerror or e)
@@ -129,21 +144,41 @@ class Service:
         if not self.http.start():
             log.error("the HTTP server did not start (see the errors above)")
             return 1
-        log.info("serving MCP at http://%s:%s/mcp (status: /status)", s.server.host, self.port)
+        log.info("serving at http://%s:%s (status: /status; MCP at /mcp once loaded)", s.server.host, self.port)
+        self._front_thread = threading.Thread(target=self._build_front, name="reelfind-front", daemon=True)
+        self._front_thread.start()
+        # The MCP app's imports first (on two cores, starting the watcher and the worker's model
+        # load beside them only slows them down); a failed or slow build does not hold the rest.
+        deadline = time.monotonic() + FRONT_WAIT
+        while not self._front_done.wait(0.05):
+            if self.stop_event.is_set():
+                return 0
+            if time.monotonic() > deadline:
+                log.warning("the MCP app is not built after %.0f s; starting the indexer anyway", FRONT_WAIT)
+                break
         if self.stop_event.is_set():
             return 0
-        self.watcher.start()
-        self.worker.start()  # loads the model first (retrying a failed download), then takes jobs
-        watcher = self.watcher
+        # Function-level imports (start-up speed): watchdog and APScheduler are not needed for /status.
+        from .scheduler import build_scheduler, queue_due_retries, queue_reconciles
+        from .watcher import WatchedRoot, Watcher
+
+        roots = [WatchedRoot.from_settings(cfg, r) for cfg, r in zip(s.roots, rt.configured_roots(), strict=True)]
+        if not roots:
+            log.warning("no roots configured: nothing to watch (set roots in %s)",
+                        os.environ.get("REELFIND_CONFIG", "the config file"))
+        self.watcher = watcher = Watcher(roots, self.queue)
+        self.worker = Worker(rt, self.queue, watcher, self.stop_event)
+        watcher.start()
         self.scheduler = build_scheduler(
             s.daemon,
             lambda: queue_reconciles([st.root for st in watcher.states], self.queue),
             lambda: queue_due_retries(rt.catalog, self.queue, s.daemon.max_attempts, watcher.root_for),
         )
         self.scheduler.start()
+        self.worker.start()  # loads the model first (retrying a failed download), then takes jobs
         # READY once every root has been looked at: observers running, startup reconciles queued.
         waited = 0.0
-        while not self.watcher.started.wait(1.0):
+        while not watcher.started.wait(1.0):
             if self.stop_event.is_set():
                 return 0
             waited += 1.0
@@ -155,6 +190,26 @@ class Service:
         self.notifier.ready(self.status_line())
         log.info("ready: watching %d root(s), startup reconcile queued", len(roots))
         return 0
+
+    def _build_front(self) -> None:
+        """Thread: import and build the MCP app, mount it (Deferred), then the viewer's routes the
+        same way (the viewer's imports are half a second more that /mcp need not wait for)."""
+        viewer = Deferred()
+        offered = False
+        try:
+            mcp_app = _mcp_app(self)
+            self.front.offer(Starlette(routes=[*mcp_app.routes, Mount("/", app=viewer)]), mcp_app, viewer.public)
+            offered = True
+            log.info("MCP endpoint loaded")
+            viewer.offer(*_viewer_app(self))
+        except Exception as e:
+            log.exception("cannot build the MCP app / viewer")
+            why = f"{type(e).__name__}: {e} (see the service log)"
+            viewer.fail(why)
+            if not offered:
+                self.front.fail(why)
+        finally:
+            self._front_done.set()
 
     def _supervise(self) -> int:
         assert self.worker is not None and self.watcher is not None
@@ -202,7 +257,9 @@ class Service:
                 log.error("the indexing worker did not stop within %.0f s; exiting anyway", timeout)
         if self.http is not None:
             self.http.stop()
-        if not wait_idle(timeout):  # the MCP side's model/store threads (warm-up, tool calls)
+        if self._front_thread is not None:  # still importing the MCP app: let it finish (no work to save)
+            self._front_thread.join(timeout)
+        if "mcp_server.providers" in sys.modules and not _wait_idle(timeout):
             if not loading:
                 log.error("queries still running after %.0f s; exiting anyway", timeout)
             worker_done = False
@@ -238,8 +295,20 @@ class Service:
         # A store not connected yet (reelcore.runtime.LazyFrameStore) is counted from the catalog:
         # /status must not wait seconds for chromadb's import; the first query or job connects it.
         vectors = rt.store.count() if getattr(rt.store, "opened", True) else None
-        return build_status(self.settings, rt.catalog, identity=rt.embedder.identity, vectors=vectors,
-                            live=self.live(), model_loaded=rt.embedder.loaded, device=rt.embedder.device)
+        st = build_status(self.settings, rt.catalog, identity=rt.embedder.identity, vectors=vectors,
+                          live=self.live(), model_loaded=rt.embedder.loaded, device=rt.embedder.device)
+        st["model"] = self.model_state()
+        st["mcp"] = "ready" if self.front.ready else ("failed" if self.front.failed else "loading")
+        return st
+
+    def model_state(self) -> str:
+        """loaded | loading | waiting (a failed download is retried) | failed."""
+        rt, worker = self.rt, self.worker
+        if rt is not None and rt.embedder.loaded:
+            return "loaded"
+        if worker is not None and worker.fatal is not None:
+            return "failed"
+        return "waiting" if worker is not None and worker.waiting else "loading"
 
     def status_line(self) -> str:
         """One line for `systemctl status` (STATUS=), from the same builder as /status."""
@@ -250,8 +319,15 @@ class Service:
                                         live=self.live(), detail=False))
 
     def enqueue_paths(self, paths: list[str]) -> dict[str, Any]:
-        """POST /enqueue: queue a reconcile of each path (file or folder) inside a configured root."""
-        assert self.watcher is not None
+        """POST /enqueue: queue a reconcile of each path (file or folder) inside a configured root.
+        In the service's first seconds (the watcher starts after the MCP app is built) it waits."""
+        deadline = time.monotonic() + FRONT_WAIT + 10
+        while self.watcher is None and time.monotonic() < deadline and not self.stop_event.wait(0.05):
+            pass
+        if self.watcher is None:
+            return {"accepted": 0, "paths": [], "queue_length": len(self.queue),
+                    "rejected": [{"path": p, "reason": "the service is starting or stopping; try again"}
+                                 for p in paths]}
         queued: list[str] = []
         rejected: list[dict[str, str]] = []
         for raw in paths:
@@ -270,22 +346,34 @@ class Service:
                 queued.append(path)
         return {"accepted": len(queued), "paths": queued, "rejected": rejected, "queue_length": len(self.queue)}
 
-    def _app(self) -> Any:
-        assert self.rt is not None
-        # The viewer (page at /, its API and media) over the same Runtime, behind the same guard.
-        viewer = viewer_routes(RuntimeProvider(self.rt).search_service, self.settings, self.status)
-        return build_app(self, _mcp_app(self), [*self.extra_routes, *viewer], viewer_public(self.settings))
 
 
 def _mcp_app(svc: Service) -> Any:
     """The MCP streamable-HTTP app over the service's own Runtime (its live state in index_status)."""
-    assert svc.rt is not None
+    # Function-level imports: the MCP SDK, the query side and the viewer are about 2 s of imports
+    # that /status must not wait for (module docstring).
+    from mcp_server.providers import RuntimeProvider
+    from mcp_server.server import http_app
+
+    rt = svc.rt
+    assert rt is not None
 
     def live() -> dict[str, Any]:
         d = asdict(svc.live())
-        return {"queued": d["queued"], "settling": d["settling"], "state": d["state"], "waiting": d["waiting"]}
+        return {"queued": d["queued"], "settling": d["settling"], "state": d["state"], "waiting": d["waiting"],
+                "model": svc.model_state()}
 
-    return http_app(svc.settings, RuntimeProvider(svc.rt, extra=live))
+    svc.provider = RuntimeProvider(rt, extra=live)
+    return http_app(svc.settings, svc.provider)
+
+
+def _viewer_app(svc: Service) -> tuple[Any, None, Any]:
+    """The viewer (page at /, its API and media) over the MCP side's SearchService; (app, None, public)."""
+    from .web import viewer_public, viewer_routes  # function-level: see _mcp_app
+
+    assert svc.provider is not None
+    viewer = viewer_routes(svc.provider.search_service, svc.settings, svc.status)
+    return Starlette(routes=viewer), None, viewer_public(svc.settings)
 
 
 def run_service(settings: Settings, extra_routes: list[Any] | None = None,

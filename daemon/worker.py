@@ -16,6 +16,7 @@ import time
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from reelcore.catalog import FAILED, FileRecord
 from reelcore.embedder import ModelLoadError
@@ -24,7 +25,9 @@ from reelcore.store import StoreError
 
 from .jobs import Job, WorkQueue
 from .stability import file_stat
-from .watcher import WatchedRoot, Watcher
+
+if TYPE_CHECKING:  # types only: `reelfind serve` imports watchdog after its HTTP server is up
+    from .watcher import WatchedRoot, Watcher
 
 log = logging.getLogger(__name__)
 
@@ -233,6 +236,9 @@ class Worker:
             self._index(rec)
 
     def _index(self, rec: FileRecord) -> None:
+        # One file at a time here (no index.prefetch_next head start): the next queued job is not a
+        # record until _file has re-checked it (tracker, stat, observe), and until it is taken a put()
+        # may still merge it into a newer job or turn it into "gone" (jobs.WorkQueue, keyed by path).
         started = time.time()
         out = self.indexer.index(rec, self.stop, on_batch=self._beat)
         if out.state == "interrupted":

@@ -5,6 +5,7 @@ The protocol (`ServiceProvider`) is all `mcp_server.server` needs:
     settings: Settings                     # query bounds, server host/port/token
     search_service() -> SearchService      # blocking (may open the store); called in a worker thread
     current_work() -> dict | None          # live indexer progress for index_status, JSON-safe
+    embedder: Embedder                     # optional: lets the search tools wait for the model's load
 
 `reelfind serve` wraps its Runtime in `RuntimeProvider(rt, extra=...)` (`extra` may add e.g. the
 watcher's queue length to current_work). `reelfind mcp` with no service running uses
@@ -78,6 +79,11 @@ class RuntimeProvider:
         self._extra = extra
         self._svc: SearchService | None = None
         self._lock = threading.Lock()
+
+    @property
+    def embedder(self) -> Embedder:
+        """The model (server.py waits for its load without opening anything)."""
+        return self.rt.embedder
 
     def search_service(self) -> SearchService:
         with self._lock:

@@ -17,6 +17,9 @@ Public entry points (used by `reelfind serve` and `reelfind mcp`):
 
 Tools never block the event loop: store, model and catalog work runs in worker threads, at most
 `providers.MAX_PARALLEL` at a time. Bad input becomes a tool error (is_error result) with a clear message.
+A tool that needs the model while it is still loading (the service's first seconds) waits for it, up
+to MODEL_WAIT seconds, sending `notifications/progress` every second when the client sent a progress
+token; after that it answers a tool error saying the model is loading and when to try again.
 """
 
 # No `from __future__ import annotations`: tool signatures use closure-local Annotated aliases
@@ -24,13 +27,14 @@ Tools never block the event loop: store, model and catalog work runs in worker t
 import base64
 import json
 import logging
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 
 import anyio
-from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp_types import CallToolResult, ContentBlock, ImageContent, TextContent, ToolAnnotations
 from pydantic import BaseModel, Field
@@ -41,7 +45,6 @@ from reelcore.config import Settings
 from reelcore.embedder import ModelLoadError
 from reelcore.inputs import MAX_IMAGE_BASE64, QueryError
 from reelcore.models import FrameOut, ScenesOut, SearchOut, StatusOut, TimelineOut, VideoListOut
-from reelcore.overview import video_out
 from reelcore.search import SearchService
 from reelcore.store import StoreError
 
@@ -53,6 +56,8 @@ log = logging.getLogger(__name__)
 MAX_THUMBNAILS = 10
 RESOURCE_VIDEO_CAP = 1000
 MAX_HTTP_BODY = 24 * 1024 * 1024  # a base64 image of up to 16 MB fits (the SDK default is 4 MiB)
+MODEL_WAIT = 60.0  # seconds a search waits for the model to finish loading before saying so
+PROGRESS_EVERY = 1.0  # seconds between progress notifications while it waits
 _T = TypeVar("_T")
 
 READ_ONLY = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_hint=True,
@@ -89,6 +94,45 @@ async def _run(provider: ServiceProvider, fn: Callable[..., _T], *args: Any) -> 
     except Exception as e:
         log.exception("tool failed")
         raise ToolError(f"internal error ({type(e).__name__}); the reelfind log has the details") from None
+
+
+async def _model_ready(provider: ServiceProvider, ctx: Context | None) -> None:
+    """Wait for the model a search needs, if it is still loading: in a thread (the event loop stays
+    free), at most MODEL_WAIT seconds, reporting progress (a no-op without a progress token)."""
+    emb = getattr(provider, "embedder", None)
+    if emb is None or emb.loaded:
+        return
+    t0 = time.monotonic()
+    failed: BaseException | None = None
+    loaded = False
+
+    async def report() -> None:
+        while True:
+            waited = time.monotonic() - t0
+            try:
+                await ctx.report_progress(round(waited, 1), None,  # type: ignore[union-attr]
+                                          f"loading the model {emb.identity} ({waited:.0f} s)")
+            except Exception as e:  # the client went away: the wait itself still ends on its own
+                log.debug("progress notification failed: %s", e)
+                return
+            await anyio.sleep(PROGRESS_EVERY)
+
+    async with anyio.create_task_group() as tg:
+        if ctx is not None:
+            tg.start_soon(report)
+        with anyio.move_on_after(MODEL_WAIT):
+            try:
+                # Already loading in the service's worker (or warm-up): this joins that load (one lock).
+                await anyio.to_thread.run_sync(emb.load, abandon_on_cancel=True)
+                loaded = True
+            except Exception as e:
+                failed = e
+        tg.cancel_scope.cancel()
+    if failed is not None:
+        raise ToolError(f"the index is not available: {failed}") from None
+    if not loaded:
+        raise ToolError(f"the model ({emb.identity}) is still loading (waited {MODEL_WAIT:.0f} s); "
+                        "try again in a minute (index_status says when model_loaded is true)")
 
 
 def _image(path: str | None, thumbs_dir: Path) -> bytes | None:
@@ -160,7 +204,7 @@ def build_server(provider: ServiceProvider, *, warm: bool = True) -> MCPServer:
                                  "only moments after this time (seconds from the start of each video)"))] = None,
                              t_to: Annotated[float | None, Field(gt=0, allow_inf_nan=False, description=(
                                  "only moments before this time (seconds from the start of each video)"))] = None,
-                             ) -> Annotated[CallToolResult, SearchOut]:
+                             ctx: Context | None = None) -> Annotated[CallToolResult, SearchOut]:
         """Find moments in the indexed videos that match a description.
 
         Returns ranked moments (file path, start/end/peak seconds, score, z = sigmas above the
@@ -168,6 +212,7 @@ def build_server(provider: ServiceProvider, *, warm: bool = True) -> MCPServer:
         matching frames, with thumbnails of the top results attached. `match`/`message` say
         whether anything really matched: 'none' means no good match exists in the footage.
         """
+        await _model_ready(provider, ctx)
         out = await _run(provider, SearchService.search, query, limit, path_glob, min_score, exclude, t_from, t_to)
         return _result(out, _moment_images(out, thumbnails, thumbs_dir))
 
@@ -184,7 +229,7 @@ def build_server(provider: ServiceProvider, *, warm: bool = True) -> MCPServer:
             "every concept must be at least this many sigmas above its background; lower finds more"))] = 2.5,
         min_duration: Annotated[float, Field(ge=0, le=86400, allow_inf_nan=False,
                                              description="drop scenes shorter than this (seconds)")] = 0.0,
-        thumbnails: Thumbs = 3,
+        thumbnails: Thumbs = 3, ctx: Context | None = None,
     ) -> Annotated[CallToolResult, ScenesOut]:
         """Find contiguous scenes where every given concept holds at once (soft AND).
 
@@ -196,6 +241,7 @@ def build_server(provider: ServiceProvider, *, warm: bool = True) -> MCPServer:
         concepts = ([description] if description and description.strip() else []) + list(all_of or [])
         if not concepts:
             raise ToolError("give a description or all_of=[...] (the things that must be in the picture)")
+        await _model_ready(provider, ctx)
         out = await _run(provider, SearchService.scenes, concepts, limit, path_glob, threshold_z, min_duration)
         return _result(out, _moment_images(out, thumbnails, thumbs_dir))
 
@@ -216,6 +262,7 @@ def build_server(provider: ServiceProvider, *, warm: bool = True) -> MCPServer:
             "instead of an image: an indexed video (with `time`) whose frame to search by"))] = None,
         time: Annotated[float | None, Field(ge=0, allow_inf_nan=False, description="seconds, with `video`")] = None,
         limit: Limit = 10, path_glob: Glob = None, min_score: MinScore = None, thumbnails: Thumbs = 3,
+        ctx: Context | None = None,
     ) -> Annotated[CallToolResult, SearchOut]:
         """Find moments that look like an image: given as base64, or an indexed frame (video + time)."""
         if (image_base64 is None) == (video is None):
@@ -225,6 +272,7 @@ def build_server(provider: ServiceProvider, *, warm: bool = True) -> MCPServer:
                 raise ToolError("with video, also give time (seconds)")
             out = await _run(provider, SearchService.similar, video, time, limit, path_glob, True)
         else:
+            await _model_ready(provider, ctx)
             out = await _run(provider, SearchService.search_image, image_base64, limit, path_glob, min_score)
         return _result(out, _moment_images(out, thumbnails, thumbs_dir))
 
@@ -234,7 +282,7 @@ def build_server(provider: ServiceProvider, *, warm: bool = True) -> MCPServer:
         max_points: Annotated[int, Field(ge=10, le=5000, description=(
             "at most this many points (longer videos are binned, keeping each bin's best frame)"))] = 300,
         peaks: Annotated[int, Field(ge=0, le=50, description="how many top peaks to list")] = 5,
-        thumbnails: Thumbs = 3,
+        thumbnails: Thumbs = 3, ctx: Context | None = None,
     ) -> Annotated[CallToolResult, TimelineOut]:
         """Where in one video does something appear? Scores every indexed frame of the video.
 
@@ -242,6 +290,7 @@ def build_server(provider: ServiceProvider, *, warm: bool = True) -> MCPServer:
         z), the top peaks with times and thumbnails, and a PNG heatmap strip (time left to
         right; dark = background, yellow = strong match, white marks = peaks).
         """
+        await _model_ready(provider, ctx)
         out, png = await _run(provider, SearchService.timeline, video, query, max_points, peaks)
         images = [(out.heatmap, png, "image/png")]
         images += [(f"peak {k + 1}: {p.time:.1f} s (z {p.z})", _image(p.thumbnail, thumbs_dir), "image/jpeg")
@@ -281,9 +330,17 @@ def build_server(provider: ServiceProvider, *, warm: bool = True) -> MCPServer:
                   description=f"All catalogued videos (first {RESOURCE_VIDEO_CAP}) with state, duration, frames")
     async def videos_resource() -> str:
         def work() -> str:
+            # The list_videos tool's pages (so with a shared store also other machines' videos).
+            videos: list[dict[str, Any]] = []
             with work_slots:
-                recs = provider.search_service().catalog.all(limit=RESOURCE_VIDEO_CAP)
-            return json.dumps([video_out(r).model_dump(mode="json") for r in recs])
+                svc = provider.search_service()
+                while len(videos) < RESOURCE_VIDEO_CAP:
+                    limit = min(svc.settings.query.max_limit, RESOURCE_VIDEO_CAP - len(videos))
+                    page = svc.list_videos(None, None, limit, len(videos))
+                    videos += [v.model_dump(mode="json") for v in page.videos]
+                    if not page.videos or len(videos) >= page.total:
+                        break
+            return json.dumps(videos)
 
         return await anyio.to_thread.run_sync(work)
 

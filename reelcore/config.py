@@ -144,6 +144,13 @@ class DaemonSettings(_Section):
     max_attempts: int = Field(8, ge=1)
 
 
+class IndexSettings(_Section):
+    # Start the next file's probe + decoder (its own bounded frame queue) as soon as this file's
+    # decoder has finished, while its last batches embed: no idle core between short files.
+    # Commits, cursor and "indexed" stay per file and in order (reelcore/indexer.py).
+    prefetch_next: bool = True
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="REELFIND_",
@@ -161,6 +168,7 @@ class Settings(BaseSettings):
     server: ServerSettings = Field(default_factory=ServerSettings)
     query: QuerySettings = Field(default_factory=QuerySettings)
     daemon: DaemonSettings = Field(default_factory=DaemonSettings)
+    index: IndexSettings = Field(default_factory=IndexSettings)
 
     @field_validator("data_dir", mode="after")
     @classmethod

@@ -4,6 +4,12 @@ A decode thread (PyAV, which releases the GIL) samples frames, writes thumbnails
 to the model's input; a bounded queue hands them to the calling thread, which batches them onto
 embed workers (one single-threaded batch per core); a commit thread stores each batch's vectors and
 then moves the catalog cursor, in decode order. Both cores stay busy without buffering a video.
+
+Across files (`index_all`, `index.prefetch_next`): when a file's decoder has finished, the next
+file's try starts (attempt counted, probe, its own decoder into its own bounded queue) while this
+file's last batches embed and commit; `index(next, prepared=...)` then embeds from that queue.
+Embedding, commits and the cursor stay per file: the next file stores nothing before this one is
+indexed, so the order guarantee and kill -9 resume are per file as before.
 """
 
 from __future__ import annotations
@@ -11,10 +17,10 @@ from __future__ import annotations
 import logging
 import queue
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, CancelledError, Future, ThreadPoolExecutor
 from concurrent.futures import wait as wait_futures
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +28,7 @@ import numpy as np
 
 from .catalog import FAILED, INDEXED, Catalog, FileRecord
 from .config import Settings
-from .decode import DecodeError, DecodeReport, probe, resolve_mode, sample_frames
+from .decode import DecodeError, DecodeReport, VideoInfo, probe, resolve_mode, sample_frames
 from .decodeguard import DecodeStall, Snapshot, StallWatch
 from .embedder import Embedder, ModelLoadError
 from .filetype import special_file_reason
@@ -50,7 +56,29 @@ class Outcome:
     reason: str | None = None
 
 
-__all__ = ["Indexer", "Outcome", "retry_delay"]
+@dataclass
+class Prepared:
+    """A file whose try has started: attempt counted, probed, its decoder filling its own queue.
+
+    Made by `Indexer.prepare`; consumed by `Indexer.index(rec, prepared=...)` or given up with
+    `Indexer.cancel` (which gives the attempt back). An error while starting is kept in `error`
+    and raised by `index`, so the file fails exactly as it would have without the head start."""
+
+    rec: FileRecord
+    q: queue.Queue[Any]
+    report: DecodeReport = field(default_factory=DecodeReport)
+    produced: list[str] = field(default_factory=list)
+    halt: threading.Event = field(default_factory=threading.Event)  # tells the decoder to give up
+    decoded: threading.Event = field(default_factory=threading.Event)  # the decoder finished normally
+    cursor: int = -1
+    before: Snapshot | None = None
+    info: VideoInfo | None = None
+    decoder: threading.Thread | None = None
+    watch: StallWatch | None = None
+    error: Exception | None = None
+
+
+__all__ = ["Indexer", "Outcome", "Prepared", "retry_delay"]
 
 
 class Indexer:
@@ -72,13 +100,22 @@ class Indexer:
         self.tries = Tries(settings, catalog, store, thumbs, embedder.identity)
 
     def index(self, rec: FileRecord, stop: threading.Event | None = None,
-              on_batch: Callable[[], None] | None = None) -> Outcome:
-        """Index one file. Never raises for a bad file; raises ModelLoadError or StoreError (not file problems)."""
+              on_batch: Callable[[], None] | None = None, prepared: Prepared | None = None,
+              on_decoded: Callable[[], None] | None = None) -> Outcome:
+        """Index one file. Never raises for a bad file; raises ModelLoadError or StoreError (not file problems).
+
+        `prepared`: this file's try, started earlier by `prepare` (its decoder already running).
+        `on_decoded`: called once, in this thread, when this file's decoder has finished while its
+        last batches may still embed (the moment to `prepare` the next file)."""
         stop = stop or threading.Event()
         p = self.progress
         p.current_path, p.current_t, p.current_duration = rec.path, 0.0, rec.duration
         try:
-            return self._index(rec, stop, on_batch)
+            if prepared is not None and prepared.rec is not rec:
+                self.cancel(prepared)  # started for another record: never index one file from another's decoder
+                prepared = None
+            prep = prepared if prepared is not None else self.prepare(rec, stop)
+            return self._index(prep, stop, on_batch, on_decoded)
         except (ModelLoadError, StoreError):
             self.tries.undo(rec)
             raise  # not this file's fault: do not mark it failed or spend its retries
@@ -95,7 +132,65 @@ class Indexer:
         log.warning("failed: %s: %s", rec.path, reason)
         return Outcome(rec.path, FAILED, reason=reason)
 
-    def _index(self, rec: FileRecord, stop: threading.Event, on_batch: Callable[[], None] | None) -> Outcome:
+    def index_all(self, recs: Sequence[FileRecord], stop: threading.Event | None = None,
+                  on_batch: Callable[[], None] | None = None,
+                  on_outcome: Callable[[Outcome], None] | None = None) -> list[Outcome]:
+        """Index files in order. With `index.prefetch_next`, file N+1's try starts when file N's
+        decoder has finished (see the module docstring); a head start that is not used (stop, error)
+        is cancelled and its attempt given back."""
+        stop = stop or threading.Event()
+        prefetch = self.settings.index.prefetch_next
+        outcomes: list[Outcome] = []
+        pending: list[Prepared] = []  # the next file's started try, at most one
+        try:
+            for i, rec in enumerate(recs):
+                if stop.is_set():
+                    break
+                prepared = pending.pop() if pending else None
+                follow = recs[i + 1] if prefetch and i + 1 < len(recs) else None
+                hook = None
+                if follow is not None and self.prefetchable(follow):
+                    def hook(follow: FileRecord = follow) -> None:
+                        if not stop.is_set():
+                            pending.append(self.prepare(follow, stop))
+                out = self.index(rec, stop, on_batch, prepared=prepared, on_decoded=hook)
+                outcomes.append(out)
+                if on_outcome is not None:
+                    on_outcome(out)
+        finally:
+            for prep in pending:
+                self.cancel(prep)
+        return outcomes
+
+    @staticmethod
+    def prefetchable(rec: FileRecord) -> bool:
+        """Whether a file may start while another one is in flight. Not one with a try that never
+        ended (the process died on it, or beside it): it runs alone, so if it crashes the decoder
+        again, that attempt is charged to it and not also to the file before it."""
+        return rec.attempts == 0
+
+    def prepare(self, rec: FileRecord, stop: threading.Event) -> Prepared:
+        """Start a file's try: count the attempt, probe, start its decoder. Never raises: an error
+        is kept in the result for `index` to raise (and handle) when the file's turn comes."""
+        prep = Prepared(rec, queue.Queue(maxsize=max(2, 2 * self.settings.model.batch_size)))
+        try:
+            self._start(prep, stop)
+        except Exception as e:
+            prep.error = e
+        return prep
+
+    def cancel(self, prep: Prepared) -> None:
+        """Give up a started try that was never indexed: stop its decoder, give the attempt back."""
+        prep.halt.set()
+        _drain(prep.q)
+        if prep.decoder is not None:
+            prep.decoder.join(JOIN_GRACE)
+            if prep.decoder.is_alive():
+                log.warning("the decoder of %s did not stop (wedged in FFmpeg?): left behind", prep.rec.path)
+        self.tries.undo(prep.rec)
+
+    def _start(self, prep: Prepared, stop: threading.Event) -> None:
+        rec = prep.rec
         switch = self.tries.switch(rec)
         special = special_file_reason(rec.path)  # replaced by a FIFO/device since the scan: never open it
         if special is not None:
@@ -103,46 +198,50 @@ class Indexer:
         gave_up = self.tries.gave_up(rec)
         if gave_up is not None:
             raise DecodeError(gave_up)
-        before = Snapshot.of(rec.path)
+        prep.before = Snapshot.of(rec.path)
         self.tries.start(rec, switch)  # counted before anything decodes: a crash in FFmpeg counts too
-        info = probe(rec.path)
+        prep.info = probe(rec.path)
         # A fresh process loads the model in the background (seconds of torch/open_clip import)
         # while the decode thread below already fills the frame queue; load() waits for it.
         self.embedder.preload()
-        cursor = rec.cursor_ms if rec.cursor_ms is not None else -1
-        report = DecodeReport()
-        produced: list[str] = []
+        prep.cursor = rec.cursor_ms if rec.cursor_ms is not None else -1
         # Bounded: at most two batches of decoded frames wait (uint8, model size: ~10 MB for 64 frames).
-        q: queue.Queue[Any] = queue.Queue(maxsize=max(2, 2 * self.settings.model.batch_size))
-        halt = threading.Event()  # tells the decoder to give up (stop requested, or the embed side failed)
-        decoder = threading.Thread(
-            target=self._decode_worker, args=(rec, cursor, report, produced, q, stop, halt),
-            name=f"decode:{Path(rec.path).name}", daemon=True,
-        )
-        decoder.start()
-        # Timed from the decoder's start (a hang in av.open counts too), also while the model loads.
-        watch = StallWatch(report, self.settings.sampling.decode_stall_seconds,
-                           waiting=lambda: q.full() or not decoder.is_alive())
+        prep.decoder = threading.Thread(target=self._decode_worker, args=(prep, stop),
+                                        name=f"decode:{Path(rec.path).name}", daemon=True)
+        prep.decoder.start()
+        # Timed from the decoder's start (a hang in av.open counts too), also while the model loads
+        # or the file before this one still embeds.
+        decoder, q = prep.decoder, prep.q
+        prep.watch = StallWatch(prep.report, self.settings.sampling.decode_stall_seconds,
+                                waiting=lambda: q.full() or not decoder.is_alive())
+
+    def _index(self, prep: Prepared, stop: threading.Event, on_batch: Callable[[], None] | None,
+               on_decoded: Callable[[], None] | None) -> Outcome:
+        if prep.error is not None:
+            raise prep.error
+        rec, info, report, produced, q = prep.rec, prep.info, prep.report, prep.produced, prep.q
+        decoder = prep.decoder
+        assert info is not None and decoder is not None
         frames_before = self.progress.frames_done
         ok = stalled = False
         try:
             self.embedder.load()  # a ModelLoadError halts the decoder (finally); index() gives the attempt back
             self.catalog.update(rec.path, duration=info.duration, error=None)
             self.progress.current_duration = info.duration
-            if cursor >= 0:
-                log.info("resuming %s after %.1f s", rec.path, cursor / 1000)
+            if prep.cursor >= 0:
+                log.info("resuming %s after %.1f s", rec.path, prep.cursor / 1000)
             else:
                 log.info("indexing %s (%.1f s, %dx%d %s)", rec.path, info.duration or 0, info.width,
                          info.height, info.codec)
             try:
-                self._embed_loop(rec, q, stop, on_batch, watch)
+                self._embed_loop(rec, q, stop, on_batch, prep.watch, prep.decoded, on_decoded)
             except DecodeStall:
                 stalled = True
                 raise
             ok = True
         finally:
             if stop.is_set() or not ok:
-                halt.set()
+                prep.halt.set()
                 _drain(q)
             decoder.join(None if ok else 0.5 if stalled else JOIN_GRACE)
             if decoder.is_alive():
@@ -154,7 +253,7 @@ class Indexer:
         if not produced:
             raise DecodeError(report.note or "no decodable video frames")
         if report.partial or report.io_error:
-            why = self.tries.cut_short(rec, before, report)
+            why = self.tries.cut_short(rec, prep.before, report)
             if why is not None:
                 return Outcome(rec.path, FAILED, self.progress.frames_done - frames_before,
                                f"{why}: will retry, stored frames kept")
@@ -171,12 +270,12 @@ class Indexer:
             return resolve_mode(path, sampling.model_copy(update={"detect_cuts": False}), "auto")
         return resolve_mode(path, sampling, mode)
 
-    def _decode_worker(self, rec: FileRecord, cursor: int, report: DecodeReport, produced: list[str],
-                       q: queue.Queue[Any], stop: threading.Event, halt: threading.Event) -> None:
+    def _decode_worker(self, prep: Prepared, stop: threading.Event) -> None:
         """Decode thread: sample, skip what is already committed, write thumbnails, resize+crop for the model.
 
         Frames go to the queue as uint8 (S, S, 3) arrays (the embed side normalises whole batches).
         """
+        rec, cursor, report, produced, q, halt = prep.rec, prep.cursor, prep.report, prep.produced, prep.q, prep.halt
         try:
             mode = self.decode_mode(rec.path)
             for fr in sample_frames(rec.path, self.settings.sampling, report, mode=mode):
@@ -190,13 +289,16 @@ class Indexer:
                 pixels = self.embedder.to_input_array(fr.image)
                 meta = FrameRecord(fid, rec.video_id, rec.path, fr.t_start, fr.t_end, fr.shot)
                 _put(q, (meta, pixels), halt)
+            else:
+                prep.decoded.set()  # every frame decoded (some may still wait in the queue)
         except BaseException as e:  # hand the error to the embed loop
             _put(q, e, halt)
         finally:
             _put(q, _END, halt)
 
     def _embed_loop(self, rec: FileRecord, q: queue.Queue[Any], stop: threading.Event,
-                    on_batch: Callable[[], None] | None, watch: StallWatch | None = None) -> int:
+                    on_batch: Callable[[], None] | None, watch: StallWatch | None = None,
+                    decoded: threading.Event | None = None, on_decoded: Callable[[], None] | None = None) -> int:
         """Batch frames from the queue, embed batches on `workers` threads, commit them in decode order.
 
         Each worker runs a whole batch on one torch thread: no OpenMP barrier between cores, so a
@@ -204,6 +306,7 @@ class Indexer:
         finished batches (Chroma upsert, then the catalog cursor) in order, so this loop keeps the
         workers fed meanwhile. Free workers start as soon as MIN_BATCH frames are queued (not a full
         batch_size, so the model starts early in each file), splitting what is queued between them.
+        `on_decoded` runs once the decoder has set `decoded` (checked on every turn of the loop).
         """
         bs = self.settings.model.batch_size
         min_batch = min(bs, MIN_BATCH)
@@ -223,6 +326,9 @@ class Indexer:
             while not stop.is_set() and state["error"] is None:
                 if watch is not None:  # raises DecodeStall when the decoder made no progress for too long
                     watch.check(self.progress.current_t)
+                if on_decoded is not None and decoded is not None and decoded.is_set():
+                    hook, on_decoded = on_decoded, None
+                    hook()  # the next file's decoder starts while this file's last batches embed
                 if on_batch and state["batches"] != seen:
                     seen = state["batches"]
                     on_batch()
@@ -241,6 +347,8 @@ class Indexer:
                     commits.put(([m for m, _ in take], fut))
                     continue
                 if finished and not backlog:
+                    if on_decoded is not None and decoded is not None and decoded.is_set():
+                        on_decoded()  # batches may still run: the pool and the committer finish below
                     break
                 if running and not free:
                     wait_futures(running, timeout=0.2, return_when=FIRST_COMPLETED)

@@ -105,7 +105,10 @@ def status_line(st: dict[str, Any]) -> str:
 
 def index_status(svc: SearchService, current: dict[str, Any] | None) -> StatusOut:
     """The MCP `index_status` answer: the same builder, as the tool's output model."""
-    st = build_status(svc.settings, svc.catalog, identity=svc.embedder.identity, vectors=svc.store.count(),
+    # A store not connected yet (reelcore.runtime.LazyFrameStore: the service's first seconds) is
+    # counted from the catalog, so this answers at once instead of waiting for chromadb's import.
+    vectors = svc.store.count() if getattr(svc.store, "opened", True) else None
+    st = build_status(svc.settings, svc.catalog, identity=svc.embedder.identity, vectors=vectors,
                       model_loaded=svc.embedder.loaded, device=svc.embedder.device)
     return StatusOut(model_identity=st["model_identity"], model_loaded=bool(st["model_loaded"]),
                      device=st["device"] or "", vectors=st["vectors"], counts=st["counts"], current=current,

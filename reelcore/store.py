@@ -233,8 +233,8 @@ class FrameStore:
         """Everything a `where` matches, `self.page` ids per get (see PAGE). A small result (a time
         window) takes one get; a larger one is read as its ids (an ids-only get has no variable
         limit), then their fields by id, which pages consistently while other writes go on."""
-        first = self._collection.get(where=where, include=include, limit=self.page)
-        if len(first["ids"]) < self.page:
+        first = self._collection.get(where=where, include=include, limit=self.page + 1)
+        if len(first["ids"]) <= self.page:  # (a full window of frames.CHUNK_FRAMES is one get)
             if first["ids"]:
                 yield first
             return

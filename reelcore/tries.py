@@ -32,7 +32,10 @@ def retry_delay(attempts: int, base: float, cap: float) -> float:
 
 
 class Tries:
-    """Catalog writes for the tries of one Indexer (one file at a time)."""
+    """Catalog writes for the tries of one Indexer.
+
+    Up to two files are in flight at once (the next file's decode starts while this one's last
+    batches embed, see indexer.py), so a started try is remembered per path."""
 
     def __init__(self, settings: Settings, catalog: Catalog, store: FrameStore, thumbs: Thumbnails,
                  identity: str) -> None:
@@ -41,7 +44,7 @@ class Tries:
         self.store = store
         self.thumbs = thumbs
         self.identity = identity
-        self._started: tuple[str, int] | None = None  # (path, attempts before the try)
+        self._started: dict[str, int] = {}  # path -> attempts before its try started
 
     def switch(self, rec: FileRecord) -> dict[str, Any]:
         """Catalog changes that take a file over to this model, empty if it is already this model's.
@@ -71,7 +74,7 @@ class Tries:
 
     def start(self, rec: FileRecord, switch: dict[str, Any]) -> None:
         """Count the attempt and mark the file indexing, in one update, before anything decodes."""
-        self._started = (rec.path, rec.attempts)
+        self._started[rec.path] = rec.attempts
         self.catalog.update(rec.path, **{**switch, "model_identity": self.identity, "state": INDEXING,
                                          "attempts": rec.attempts + 1})
         rec.attempts += 1
@@ -82,16 +85,14 @@ class Tries:
         """Give the attempt back: the try ended for a reason that is not the file's. The state stays
         `indexing` (= needs indexing): restoring, say, `indexed` beside a switched identity and a
         reset cursor would call the file done under a model that has none of its vectors."""
-        if self._started is None or self._started[0] != rec.path:
+        attempts = self._started.pop(rec.path, None)
+        if attempts is None:
             return
-        attempts = self._started[1]
-        self._started = None
         self.catalog.update(rec.path, attempts=attempts)
         rec.attempts = attempts
 
     def fail(self, rec: FileRecord, reason: str, counted: bool = True) -> None:
-        counted = counted and self._started is not None and self._started[0] == rec.path
-        self._started = None
+        counted = self._started.pop(rec.path, None) is not None and counted
         switch = self.switch(rec)  # failed before the try started: still this model's row from now on
         attempts = rec.attempts if counted else rec.attempts + 1
         d = self.settings.daemon
@@ -113,7 +114,7 @@ class Tries:
         if repeatable and rec.short_at_ms is not None and abs(rec.short_at_ms - at) <= tolerance:
             log.warning("%s: %s again, at the same place: a damaged spot, indexed up to it", rec.path, why)
             return None
-        self._started = None
+        self._started.pop(rec.path, None)
         d = self.settings.daemon
         self.catalog.update(
             rec.path, state=PENDING, error=f"{why}: not indexed yet, will retry (stored frames kept)",
@@ -129,7 +130,7 @@ class Tries:
         Vectors from an earlier run beyond where this (partial) decode ended are kept: fewer frames
         this time is never a reason to delete stored ones. The stale version's deletion commits
         with the row change (a kill between is finished by heal_store_ops)."""
-        self._started = None
+        self._started.pop(rec.path, None)
         keep = set(produced)
         end_ms = round(report.end * 1000) if report.partial else None
         extra, beyond = [], 0

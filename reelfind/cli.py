@@ -193,16 +193,16 @@ def _run_with_progress(rt, todo, quiet: bool):
                 rate=f"{snap['frames_per_second']} fr/s, {snap['video_seconds_per_second']}x realtime",
             )
 
-        for rec in todo:
-            if stop.is_set():
-                break
-            try:
-                outcomes.append(idx.index(rec, stop, on_batch=refresh))
-            except KeyboardInterrupt:
-                stop.set()
-                raise
+        def done(outcome) -> None:
+            outcomes.append(outcome)
             prog.files_done += 1
             refresh()
+
+        try:  # the next file's decode starts while this one's last batches embed (index.prefetch_next)
+            idx.index_all(todo, stop, on_batch=refresh, on_outcome=done)
+        except KeyboardInterrupt:
+            stop.set()
+            raise
     return outcomes
 
 

@@ -199,7 +199,8 @@ def test_status_and_enqueue_need_the_token(tmp_path: Path) -> None:
         assert httpx.get(f"{base}/status", headers={"Authorization": "Bearer nope"}).status_code == 401
         auth = {"Authorization": "Bearer s3cret"}
         st = httpx.get(f"{base}/status", headers=auth).json()
-        assert st["state"] == "running" and st["counts"]["indexed"] == 0 and st["queue"]["queued"] == 0
+        # The startup reconcile of the (empty) root may still be queued while the worker loads the model.
+        assert st["state"] == "running" and st["counts"]["indexed"] == 0 and st["queue"]["queued"] in (0, 1)
         assert st["roots"][0]["mode"] == "events"
         # The MCP app is mounted beside them, behind the same token.
         client = {"name": "test", "version": "1"}

@@ -143,3 +143,41 @@ def test_get_frame_of_the_other_machines_video_says_why_there_is_no_image(machin
     assert f"{own.start:.2f}-{own.end:.2f} s" in str(e.value)  # the times are still the right ones
     with pytest.raises(ValueError, match="past the end"):
         a.frame(vid, 500.0)
+
+
+class _Provider:
+    """The MCP server's provider over an already open SearchService (one machine)."""
+
+    def __init__(self, svc: SearchService) -> None:
+        self.settings = svc.settings
+        self._svc = svc
+
+    def search_service(self) -> SearchService:
+        return self._svc
+
+    def current_work(self) -> None:
+        return None
+
+
+def test_videos_resource_matches_list_videos_on_both_machines(machines):
+    """The MCP resource reelfind://videos lists what the list_videos tool lists, the other machine's
+    videos included (it used to read the local catalog only), read with a real in-memory MCP client."""
+    import json
+
+    import anyio
+    from mcp import Client
+
+    from mcp_server.server import build_server
+
+    async def read(svc: SearchService) -> tuple[list[dict], dict]:
+        async with Client(build_server(_Provider(svc), warm=False)) as c:
+            res = await c.read_resource("reelfind://videos")
+            tool = await c.call_tool("list_videos", {"limit": 100})
+        return json.loads(res.contents[0].text), tool.structured_content
+
+    listed = []
+    for svc in machines:
+        videos, tool = anyio.run(read, svc)
+        assert videos == tool["videos"] and len(videos) == 4
+        listed.append([(v["video_id"], v["path"]) for v in videos])
+    assert listed[0] == listed[1]
