@@ -6,6 +6,10 @@ sampled frames are converted to an RGB image, straight at the target size.
 
 Times are seconds from the start of the file as a player shows it (pts minus the container's
 start_time), so they can be handed to a player or `ffmpeg -ss` as they are.
+
+Why one module of ~480 lines: probing, the sampling loop, cut/duplicate detection and the
+timestamp rules share the same private helpers and one decode pass; split apart, one algorithm
+would be read across files. The guards around a decode live in decodeguard.py and ioerrors.py.
 """
 
 from __future__ import annotations

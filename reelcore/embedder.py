@@ -15,6 +15,7 @@ from pathlib import Path
 from PIL import Image
 
 from .config import ModelSettings
+from .int8 import Int8Unavailable, int8_image_session
 from .lazymod import numpy as np  # loaded on first encode: identity needs no arrays
 from .modelcfg import find_model_config, image_size_of
 
@@ -268,7 +269,10 @@ class Embedder:
             self._dtype = torch.float16
         self._ort = None
         if device == "cpu" and s.precision == "int8":
-            self._ort = _int8_image_session(model.visual, self.image_size)
+            try:
+                self._ort = int8_image_session(model.visual, self.image_size)
+            except Int8Unavailable as e:
+                raise ModelLoadError(str(e)) from e
         self._model, self._preprocess, self._tokenizer, self._device = model, preprocess, tokenizer, device
         self._fast_text = _causal_argmax_text(model)
         log.info("loaded model %s on %s (%d embed workers)", self.identity, device, self.workers)
@@ -391,43 +395,6 @@ class Embedder:
         if isinstance(m.text_projection, torch.nn.Linear):
             return m.text_projection(x)
         return x @ m.text_projection
-
-
-def _int8_image_session(visual, image_size: int):
-    """The image tower as an ONNX Runtime session with dynamically quantised int8 weights.
-
-    Exported and quantised in a temporary folder at load (a few seconds); each run uses the calling
-    thread only (one embed worker = one core, like the torch path), and runs may overlap.
-    """
-    import tempfile
-
-    import torch
-
-    try:
-        import onnxruntime as ort
-        from onnxruntime.quantization import QuantType, quantize_dynamic
-    except ImportError as e:
-        raise ModelLoadError(f"model.precision = 'int8' needs onnxruntime: {e}") from e
-    with tempfile.TemporaryDirectory(prefix="reelfind-int8-") as tmp:
-        f32, i8 = Path(tmp) / "visual.onnx", Path(tmp) / "visual-int8.onnx"
-        try:
-            x = torch.zeros(2, 3, image_size, image_size)
-            # Traced with autograd on: under no_grad/inference_mode nn.MultiheadAttention takes its
-            # fused fast path, which has no ONNX export.
-            torch.onnx.export(visual, (x,), str(f32), input_names=["x"], output_names=["y"],
-                              dynamic_axes={"x": {0: "n"}, "y": {0: "n"}}, opset_version=17, dynamo=False)
-            quantize_dynamic(str(f32), str(i8), weight_type=QuantType.QInt8)
-        except ImportError as e:
-            raise ModelLoadError(
-                f"model.precision = 'int8' needs the onnx package to export the model ({e}): pip install onnx"
-            ) from e
-        except Exception as e:
-            raise ModelLoadError(f"model.precision = 'int8': cannot export the image tower to ONNX: {e}") from e
-        so = ort.SessionOptions()
-        so.intra_op_num_threads = 1
-        so.inter_op_num_threads = 1
-        so.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        return ort.InferenceSession(str(i8), so, providers=["CPUExecutionProvider"])
 
 
 def _causal_argmax_text(model) -> bool:

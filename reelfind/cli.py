@@ -2,6 +2,11 @@
 
 Typer gives --help on every command; rich draws the progress bar (on stderr, so --json output on
 stdout stays machine-readable).
+
+Why one module of ~450 lines: it is six thin commands and their output formatting; each command
+only wires the core, the service and the MCP surface (docs/architecture.md), and imports them
+inside the command so that a command pays only for what it uses (`reelfind index` on an unchanged
+folder never imports torch or Chroma; tests/test_startup_lazy.py).
 """
 
 from __future__ import annotations

@@ -3,6 +3,8 @@
 //   data-mode="mcp-app": runs in a host's sandboxed iframe and talks MCP Apps JSON-RPC over postMessage
 //                        (ui/initialize, tool input/result notifications, tools/call through the host).
 // No network beyond those, no dependencies, no build step.
+// One file of ~660 lines on purpose: the app must load as a single self-contained script inside a
+// host iframe (inlined into the ui:// resource) with no bundler; sections below are marked by comments.
 
 const MODE = document.documentElement.dataset.mode || "browser";
 const $ = (sel) => document.querySelector(sel);
