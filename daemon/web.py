@@ -40,6 +40,7 @@ from reelcore.catalog import CatalogError, FileRecord
 from reelcore.clips import ClipMaker
 from reelcore.config import Settings
 from reelcore.embedder import ModelLoadError
+from reelcore.filetype import servable
 from reelcore.frames import filmstrip
 from reelcore.inputs import QueryError
 from reelcore.search import SearchService
@@ -93,7 +94,8 @@ class Signer:
                 return False
         except ValueError:
             return False
-        return hmac.compare_digest(sig, self._mac(path, exp))
+        # bytes: compare_digest raises TypeError on non-ASCII str (a forged sig must be a 401, not a 500)
+        return hmac.compare_digest(sig.encode("utf-8", "replace"), self._mac(path, exp).encode())
 
 
 def _num(v: Any) -> str:
@@ -293,12 +295,15 @@ def viewer_routes(get_search_service: Callable[[], SearchService], settings: Set
         except LookupError as e:
             return _error(404, str(e))
         path = Path(rec.path)
-        if rec.unavailable or not path.is_file():
+        if rec.unavailable or not servable(rec.path, rec.root):
             return _error(410, "the file is not available (moved, deleted or its share is offline)")
-        mime = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+        mime = mimetypes.guess_type(path.name)[0] or ""
+        if not mime.startswith("video/"):  # never let a catalogued name make the browser run a page
+            mime = "application/octet-stream"
         # FileResponse answers Range requests with 206 Partial Content (what <video> seeking needs).
-        return FileResponse(path, media_type=mime, headers={**_SAFE_HEADERS, "Cache-Control": "private, max-age=60"},
-                            content_disposition_type="inline")
+        return FileResponse(path, media_type=mime, content_disposition_type="inline",
+                            headers={**_SAFE_HEADERS, "Cache-Control": "private, max-age=60",
+                                     "Content-Security-Policy": "sandbox"})
 
     async def frame(request: Request) -> Response:
         vid = request.path_params["video_id"]
@@ -335,7 +340,13 @@ def viewer_routes(get_search_service: Callable[[], SearchService], settings: Set
             return _error(404, str(e))
         except QueryError as e:
             return _error(400, str(e))
-        return FileResponse(c.path, media_type=c.mime_type, headers={**_SAFE_HEADERS, "Cache-Control": "private"})
+        except OSError as e:  # e.g. the cached clip was trimmed meanwhile, or the source vanished
+            return _error(404, f"clip not available: {e}")
+        try:  # clips are small (capped): send the bytes, so a concurrent cache trim cannot race us
+            data = Path(c.path).read_bytes()
+        except OSError as e:
+            return _error(404, f"clip not available: {e}")
+        return Response(data, media_type=c.mime_type, headers={**_SAFE_HEADERS, "Cache-Control": "private"})
 
     return [
         Route("/", page, methods=["GET"]),

@@ -183,12 +183,12 @@ class Catalog:
     def _one(self, sql: str, *args: Any) -> FileRecord | None:
         with self._lock:
             row = self._db.execute(sql, args).fetchone()
-        return FileRecord(**dict(row)) if row else None
+        return _record(row) if row else None
 
     def _many(self, sql: str, *args: Any) -> list[FileRecord]:
         with self._lock:
             rows = self._db.execute(sql, args).fetchall()
-        return [FileRecord(**dict(r)) for r in rows]
+        return [_record(r) for r in rows]
 
     def get(self, path: str) -> FileRecord | None:
         return self._one("SELECT * FROM files WHERE path = ?", path)
@@ -286,9 +286,10 @@ class Catalog:
 
     def due_for_retry(self, now: float, max_attempts: int) -> list[FileRecord]:
         return self._many(
-            "SELECT * FROM files WHERE state = ? AND unavailable = 0 AND attempts < ? "
-            "AND (next_retry IS NULL OR next_retry <= ?) ORDER BY next_retry",
-            FAILED, max_attempts, now,
+            # failed files, and files whose decode was cut short by a read error (pending + next_retry)
+            "SELECT * FROM files WHERE (state = ? OR (state = ? AND next_retry IS NOT NULL)) AND unavailable = 0 "
+            "AND attempts < ? AND (next_retry IS NULL OR next_retry <= ?) ORDER BY next_retry",
+            FAILED, PENDING, max_attempts, now,
         )
 
     # -- writes -----------------------------------------------------------------------------
@@ -360,3 +361,13 @@ class Catalog:
                 (int(unavailable), time.time(), root, int(unavailable)),
             )
             return cur.rowcount
+
+
+_FIELDS = tuple(FileRecord.__dataclass_fields__)
+
+
+def _record(row: sqlite3.Row) -> FileRecord:
+    """A row as a FileRecord, from the columns this version knows: a newer reelfind that migrated the
+    catalog (added columns) must not break a process of this version still running beside it."""
+    keys = row.keys()
+    return FileRecord(**{k: row[k] for k in _FIELDS if k in keys})

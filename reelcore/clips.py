@@ -26,6 +26,7 @@ import av.error
 import numpy as np
 
 from .catalog import Catalog, FileRecord
+from .filetype import servable
 from .inputs import QueryError, resolve_video
 
 log = logging.getLogger(__name__)
@@ -81,7 +82,7 @@ class ClipMaker:
         """The clip of `video` from `start` to `end` (default start + MAX_SPAN, cut at the video's end)."""
         rec = resolve_video(self.catalog, video)
         start, end = self._span(rec, start, end)
-        if not os.path.isfile(rec.path):
+        if not servable(rec.path, rec.root):
             raise ClipError(f"{rec.path} is not there any more (moved, deleted or its share is offline)")
         codec, fmt, mime = _encoder()
         target = self.cache_dir / f"{self._key(rec, start, end, codec)}.{fmt}"

@@ -11,6 +11,7 @@ from __future__ import annotations
 import errno
 import os
 import stat
+from pathlib import Path
 
 
 def special_file_reason(path: str | os.PathLike[str]) -> str | None:
@@ -59,3 +60,16 @@ def _kind(mode: int) -> str | None:
 def is_regular(path: str | os.PathLike[str]) -> bool:
     """True for a regular file (or a symlink to one); never opens the path."""
     return special_file_reason(path) is None
+
+
+def servable(path: str, root: str) -> bool:
+    """May this catalogued file be read out to a client now? It must still be a regular file whose
+    real location is inside its root: a file swapped for a symlink to elsewhere after indexing (a
+    writable share) must not turn media or clip requests into reads of arbitrary files."""
+    try:
+        real = os.path.realpath(path)
+        if not stat.S_ISREG(os.stat(real).st_mode):
+            return False
+        return Path(real).is_relative_to(os.path.realpath(root))
+    except (OSError, ValueError):
+        return False

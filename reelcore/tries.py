@@ -133,20 +133,25 @@ class Tries:
         self._started.pop(rec.path, None)
         keep = set(produced)
         end_ms = round(report.end * 1000) if report.partial else None
-        extra, beyond = [], 0
+        # Frames up to the resume cursor were not embedded again by this run, only skipped: if the
+        # sampling settings changed since the interrupted run, their ids differ from this run's, and
+        # deleting them would leave a hole that nothing refills. Keep them.
+        resumed_ms = rec.cursor_ms
+        extra, stored = [], 0
         for fid in self.store.ids_for_video(rec.video_id):
+            stored += 1
             if fid in keep:
                 continue
-            if end_ms is not None and _ms(fid) >= end_ms:
-                beyond += 1
-            else:
-                extra.append(fid)
+            t = _ms(fid)
+            if (end_ms is not None and t >= end_ms) or (resumed_ms is not None and t <= resumed_ms):
+                continue
+            extra.append(fid)
         if extra:
             self.store.delete_ids(extra)
             for fid in extra:
                 (self.thumbs.root / rec.video_id / f"{_ms(fid)}.jpg").unlink(missing_ok=True)
         note = report.note if report.partial or report.decode_errors else None
-        frames = len(produced) + beyond
+        frames = stored - len(extra)  # what the store now holds for this file
         self.catalog.update(
             rec.path, state=INDEXED, frames=frames, note=note, error=None, stale_video_id=None,
             attempts=0, next_retry=None, short_at_ms=None, model_identity=self.identity,

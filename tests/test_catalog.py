@@ -67,3 +67,17 @@ def test_a_v1_catalog_is_upgraded_in_place_keeping_its_rows(tmp_path):
         assert [(o.op, o.video_id) for o in cat.pending_ops()] == [(DELETE_VIDEO, "old")]
     finally:
         cat.close()
+
+
+def test_rows_with_columns_from_a_newer_reelfind_still_read(tmp_path):
+    """A newer reelfind may migrate the catalog while this version's service still runs beside it."""
+    path = tmp_path / "catalog.sqlite3"
+    cat = Catalog(path)
+    cat.add("/r/a.mp4", "/r", 10, 1.0, "fp")
+    db = sqlite3.connect(path)
+    db.execute("ALTER TABLE files ADD COLUMN from_the_future TEXT")
+    db.commit()
+    db.close()
+    rec = cat.get("/r/a.mp4")
+    assert rec is not None and rec.path == "/r/a.mp4"
+    cat.close()

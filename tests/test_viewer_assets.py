@@ -60,3 +60,23 @@ def test_signed_urls() -> None:
     assert public(_scope("/")) and public(_scope("/viewer/app.js")) and public(_scope(path, query))
     assert not public(_scope("/", method="POST")) and not public(_scope("/api/search"))
     assert not public(_scope("/mcp")) and not public(_scope("/status")) and not public(_scope(path))
+
+
+def test_a_forged_non_ascii_signature_is_refused_not_an_error() -> None:
+    s = Signer("tok")
+    assert s.valid("/media/0123456789abcdef", "exp=99999999999&sig=%C3%A9") is False
+
+
+def test_a_catalogued_file_swapped_for_a_symlink_out_of_its_root_is_not_servable(tmp_path) -> None:
+    from reelcore.filetype import servable
+
+    root, outside = tmp_path / "root", tmp_path / "secret.txt"
+    root.mkdir()
+    outside.write_text("not footage")
+    clip = root / "clip.mp4"
+    clip.write_bytes(b"x" * 10)
+    assert servable(str(clip), str(root))
+    clip.unlink()
+    clip.symlink_to(outside)  # someone with write access to the share swaps the file after indexing
+    assert not servable(str(clip), str(root))
+    assert not servable(str(root), str(root))  # a directory is never media
