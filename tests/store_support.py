@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from reelcore.store import FrameStore
 
 
@@ -15,3 +17,21 @@ def stored_ids(store: FrameStore, page: int = 5000) -> set[str]:
         if len(got["ids"]) < page:
             return out
         offset += page
+
+
+def count_window_reads(monkeypatch: Any, svc: Any, whole_message: str) -> list[int]:
+    """Record how many frames each windowed store read returns; loading a video whole fails the test."""
+    reads: list[int] = []
+    real = svc.store.frames_between
+
+    def frames_between(*a: Any, **kw: Any) -> Any:
+        out = real(*a, **kw)
+        reads.append(len(out[0]))
+        return out
+
+    def whole(*a: Any, **kw: Any) -> Any:
+        raise AssertionError(whole_message)
+
+    monkeypatch.setattr(svc.store, "frames_between", frames_between)
+    monkeypatch.setattr(svc.store, "video_frames", whole)
+    return reads

@@ -21,6 +21,7 @@ from reelcore.search import SearchService
 from reelcore.store import FrameRecord, FrameStore, Thumbnails, frame_id
 
 from .conftest import tiny_settings
+from .store_support import count_window_reads
 
 LONG, SHORT = 600, 20
 PLANT = range(300, 340)
@@ -63,19 +64,7 @@ def _windowed(monkeypatch, svc):
     monkeypatch.setattr(frames_mod, "CHUNK_FRAMES", 64)
     monkeypatch.setattr(frames_mod, "NEAR_FRAMES", 2)
     monkeypatch.setattr(scenes_mod, "WINDOW_PAD_FRAMES", 5)
-    reads: list[int] = []
-    real = svc.store.frames_between
-
-    def frames_between(*a, **kw):
-        out = real(*a, **kw)
-        reads.append(len(out[0]))
-        return out
-
-    def whole(*a, **kw):
-        raise AssertionError("loaded a long video's full vector set")
-
-    monkeypatch.setattr(svc.store, "frames_between", frames_between)
-    monkeypatch.setattr(svc.store, "video_frames", whole)
+    reads = count_window_reads(monkeypatch, svc, "loaded a long video's full vector set")
     svc._frames.clear()
     return reads
 

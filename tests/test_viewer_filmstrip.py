@@ -21,6 +21,7 @@ from reelcore.search import SearchService
 from reelcore.store import FrameRecord, FrameStore, Thumbnails, frame_id
 
 from .conftest import tiny_settings
+from .store_support import count_window_reads
 
 N = 600
 
@@ -56,19 +57,7 @@ def windowed(svc, monkeypatch):
     monkeypatch.setattr(frames_mod, "NEAR_FRAMES", 2)
     svc._frames.clear()
     whole_frames = svc.store.video_frames(svc.catalog.get("/footage/long.mp4").video_id)[0]
-    reads: list[int] = []
-    real = svc.store.frames_between
-
-    def frames_between(*a, **kw):
-        out = real(*a, **kw)
-        reads.append(len(out[0]))
-        return out
-
-    def whole(*a, **kw):
-        raise AssertionError("loaded a long video's frames whole for a filmstrip")
-
-    monkeypatch.setattr(svc.store, "frames_between", frames_between)
-    monkeypatch.setattr(svc.store, "video_frames", whole)
+    reads = count_window_reads(monkeypatch, svc, "loaded a long video's frames whole for a filmstrip")
     return whole_frames, reads
 
 
