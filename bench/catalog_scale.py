@@ -19,7 +19,6 @@ Results: a table on stdout and bench/results/catalog_scale.json.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import sqlite3
@@ -35,7 +34,7 @@ from reelcore.config import load_settings  # noqa: E402
 from reelcore.embedder import Embedder  # noqa: E402
 from reelcore.globsql import glob_match  # noqa: E402
 from reelcore.search import SearchService  # noqa: E402
-from reelcore.status import collect_status  # noqa: E402
+from reelcore.status import _dir_size, collect_status  # noqa: E402
 from reelcore.store import FrameStore, Thumbnails  # noqa: E402
 
 TINY = {"name": "reelfind-tiny", "pretrained": "none",
@@ -66,12 +65,8 @@ def build(data: Path, files: int, thumbs: int) -> None:
 
 
 def old_dir_size(path: Path) -> int:
-    total = 0
-    for dirpath, _, names in os.walk(path):
-        for f in names:
-            with contextlib.suppress(OSError):
-                total += os.lstat(os.path.join(dirpath, f)).st_size
-    return total
+    """What `reelfind status` did before: walk the whole data dir (thumbnails included)."""
+    return _dir_size(path)
 
 
 def timed(fn, repeat: int) -> float:

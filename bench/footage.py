@@ -13,8 +13,10 @@ hard cuts between clips, animation and live action.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import shutil
 import subprocess
+import time
 from pathlib import Path
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "footage"
@@ -80,6 +82,19 @@ def make_long(out_dir: Path, force: bool = False) -> dict[str, Path]:
         subprocess.run(cmd, check=True)
         tmp.replace(dst)
     return out
+
+
+def wait_peak_rss(p: subprocess.Popen) -> int:
+    """Wait for `p` to end, sampling its RSS every 50 ms; the peak in bytes (ru_maxrss is cumulative)."""
+    import psutil
+
+    proc = psutil.Process(p.pid)
+    peak = 0
+    while p.poll() is None:
+        with contextlib.suppress(psutil.Error):
+            peak = max(peak, proc.memory_info().rss)
+        time.sleep(0.05)
+    return peak
 
 
 def main() -> None:

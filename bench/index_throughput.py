@@ -234,7 +234,6 @@ def e2e_cli(folder: Path, scratch: Path) -> dict:
 
 def peak_rss_cli(folder: Path, scratch: Path) -> int:
     """Peak RSS (bytes) of one `reelfind index` process, sampled with psutil (ru_maxrss is cumulative)."""
-    import psutil
 
     data = fresh(scratch / "data-rss")
     env = {k: v for k, v in os.environ.items() if not k.startswith("REELFIND_")}
@@ -243,13 +242,7 @@ def peak_rss_cli(folder: Path, scratch: Path) -> int:
     exe = shutil.which("reelfind") or str(Path(sys.executable).parent / "reelfind")
     p = subprocess.Popen([exe, "index", str(folder), "--json"], env=env, stdout=subprocess.DEVNULL,
                          stderr=subprocess.DEVNULL)
-    proc = psutil.Process(p.pid)
-    peak = 0
-    while p.poll() is None:
-        with contextlib.suppress(psutil.Error):
-            peak = max(peak, proc.memory_info().rss)
-        time.sleep(0.05)
-    return peak
+    return footage_mod.wait_peak_rss(p)
 
 
 # --------------------------------------------------------------------------- (c) naive

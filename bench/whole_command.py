@@ -18,7 +18,6 @@ Results: table on stdout and bench/results/whole_command.json.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import shutil
@@ -51,16 +50,9 @@ def base_env(scratch: Path) -> dict[str, str]:
 
 def timed(cmd: list[str], env: dict[str, str]) -> dict:
     """Run a process to the end: wall seconds (fork to reaped), peak RSS, stdout."""
-    import psutil
-
     t0 = time.time()
     p = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    proc = psutil.Process(p.pid)
-    peak = 0
-    while p.poll() is None:
-        with contextlib.suppress(psutil.Error):
-            peak = max(peak, proc.memory_info().rss)
-        time.sleep(0.05)
+    peak = footage_mod.wait_peak_rss(p)
     t1 = time.time()
     out, err = p.communicate()
     if p.returncode != 0:
