@@ -289,23 +289,12 @@ class Watcher:
 
     def _inotify_observer(self, st: RootState) -> BaseObserver:
         obs = Observer()
-        fd = getattr(obs, "_inotify_fd", None)
-        if fd is not None:  # notice a watch limit hit later, on a new subfolder (watchdog skips it silently)
-            add = fd.add_callback
-
-            def add_callback(*args: Any, **kwargs: Any) -> Any:
-                try:
-                    return add(*args, **kwargs)
-                except OSError as e:
-                    if e.errno in INOTIFY_LIMIT_ERRNOS and st.limit_hit is None:
-                        st.limit_hit = e
-                        self._check_now.set()
-                    raise
-
-            fd.add_callback = add_callback
         try:
             obs.schedule(_Handler(st.root, self._on_event), str(st.root.path), recursive=True,
                          event_filter=EVENT_FILTER)
+            # The hook goes in after schedule(): watchdog 7 allocates the inotify reader there
+            # (6 did it in the constructor); the watches themselves are added by start().
+            self._hook_watch_limit(obs, st)
             obs.start()
         except BaseException:
             st.limit_hit = None  # reported by the exception itself
@@ -316,6 +305,27 @@ class Watcher:
             _stop_observer(obs)
             raise err
         return obs
+
+    def _hook_watch_limit(self, obs: BaseObserver, st: RootState) -> None:
+        """Notice a watch limit hit later, on a new subfolder: watchdog only logs a warning and
+        leaves that folder unwatched, so new footage there would wait for the hourly reconcile."""
+        fd = getattr(obs, "_inotify_fd", None)  # the observer's own InotifyFD (watchdog 6 and 7)
+        add = getattr(fd, "add_callback", None)
+        if add is None:
+            log.warning("this watchdog version hides its inotify reader: a watch limit reached on a new "
+                        "folder under %s is only noticed by the periodic reconcile", st.root.path)
+            return
+
+        def add_callback(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return add(*args, **kwargs)
+            except OSError as e:
+                if e.errno in INOTIFY_LIMIT_ERRNOS and st.limit_hit is None:
+                    st.limit_hit = e
+                    self._check_now.set()
+                raise
+
+        fd.add_callback = add_callback
 
     # -- events (observer threads): record, never work ------------------------------------
     def _on_event(self, event: FileSystemEvent, root: WatchedRoot) -> None:
