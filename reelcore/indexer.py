@@ -256,10 +256,10 @@ class Indexer:
         frames_before = self.progress.frames_done
         ok = stalled = False
         try:
-            self.embedder.load()  # a ModelLoadError halts the decoder (finally); index() gives the attempt back
             try:
-                info = self._probed(prep, stop)
+                info = self._probed(prep, stop)  # a file that is no video fails before the model loads
                 if info is not None:
+                    self.embedder.load()  # a ModelLoadError halts the decoder (finally); index() gives the attempt back
                     self._begin(rec, info, prep.cursor)
                     self._embed_loop(rec, q, stop, on_batch, prep.watch, prep.decoded, on_decoded)
             except DecodeStall:
