@@ -1,6 +1,7 @@
 """Read-side cost at 100,000 catalogued files: before (whole-catalog Python filter) vs after (SQL).
 
-    python bench/catalog_scale.py [--files 100000] [--thumbs 50000] [--repeat 5] [--scratch /tmp/reelfind-bench]
+    python bench/catalog_scale.py [--files 100000] [--thumbs 50000] [--store-videos 2000] [--repeat 5]
+                                  [--scratch /tmp/reelfind-bench] [--only-search]
 
 Builds (once, reused) a catalog of --files synthetic FileRecords (no decoding: paths over 50
 cameras x 25 years, 1% pending, 0.1% failed, a few noted) plus --thumbs thumbnail files, then times
@@ -10,6 +11,10 @@ per request (best of --repeat) and counts the catalog rows each request material
 * path_glob -> video ids (what every search with path_glob does), for a narrow and a broad glob
 * name lookup (resolve_video by bare file name)
 * status (`reelfind status`: collect_status, incl. the data-size figure)
+* search with a path_glob (the store query it feeds; --store-videos videos x 5 frames of random
+  vectors in the real embedded Chroma): '*.mp4' (every video), '*night*' (a third), a narrow glob,
+  no glob. "before" is the old single `$in` list of every matching id ("too many SQL variables"
+  above 32,766 ids); "after" is FrameStore.query (parts of IN_CHUNK ids, nearest merged).
 
 "before" re-runs the code this replaced (Catalog.all() + fnmatch in Python, `path.endswith` over
 all records, os.walk over data_dir); "after" is the current SearchService / collect_status.
@@ -19,23 +24,29 @@ Results: a table on stdout and bench/results/catalog_scale.json.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sqlite3
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from unittest import mock
+
+import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from reelcore import store as store_mod  # noqa: E402
 from reelcore.catalog import INDEXED, Catalog  # noqa: E402
 from reelcore.config import load_settings  # noqa: E402
 from reelcore.embedder import Embedder  # noqa: E402
 from reelcore.globsql import glob_match  # noqa: E402
 from reelcore.search import SearchService  # noqa: E402
 from reelcore.status import _dir_size, collect_status  # noqa: E402
-from reelcore.store import FrameStore, Thumbnails  # noqa: E402
+from reelcore.store import FrameRecord, FrameStore, Thumbnails  # noqa: E402
 
 TINY = {"name": "reelfind-tiny", "pretrained": "none",
         "config_path": str(ROOT / "tests" / "assets" / "reelfind-tiny.json")}
@@ -49,7 +60,7 @@ def build(data: Path, files: int, thumbs: int) -> None:
     now = time.time()
     rows = []
     for i in range(files):
-        p = f"/footage/cam{i % 50:02d}/{2000 + i % 25}/{i:06d}_{'day' if i % 3 else 'night'}.mp4"
+        p = _path(i)
         state = "failed" if i % 997 == 0 else "pending" if i % 101 == 0 else INDEXED
         rows.append((p, "/footage", 10**8, now, f"fp{i}", f"{i:016x}", state, "decode error" if state == "failed"
                      else None, "truncated" if i % 5003 == 0 else None, 0 if state != INDEXED else 3600, 3600.0, now))
@@ -64,24 +75,83 @@ def build(data: Path, files: int, thumbs: int) -> None:
         (d / f"{(k % per_dir) * 1000}.jpg").write_bytes(b"\xff\xd8" + b"\0" * 4000)
 
 
+def _path(i: int) -> str:
+    return f"/footage/cam{i % 50:02d}/{2000 + i % 25}/{i:06d}_{'day' if i % 3 else 'night'}.mp4"
+
+
+def build_store(store: FrameStore, files: int, videos: int, dim: int) -> None:
+    """`videos` catalogued videos spread over the catalog, 5 frames each (random unit vectors)."""
+    if store.count() or not videos:
+        return
+    rng = np.random.default_rng(0)
+    step = max(1, files // videos)
+    recs = [FrameRecord(f"{i:016x}:{k * 1000}", f"{i:016x}", _path(i), float(k), k + 1.0, 0)
+            for i in range(0, files, step)[:videos] for k in range(5)]
+    vecs = rng.standard_normal((len(recs), dim)).astype(np.float32)
+    store.upsert(recs, vecs / np.linalg.norm(vecs, axis=1, keepdims=True))
+
+
+Case = tuple[str, Callable[[], object] | None, Callable[[], object]]
+
+
+def search_cases(svc: SearchService, vec: np.ndarray) -> list[Case]:
+    """Before: the old FrameStore.query (one `$in` of every matching id); after: the current one."""
+    def old(glob: str | None):
+        ids = svc.video_ids_matching(glob)
+        flt = None if ids is None else {"video_id": {"$in": ids}}
+        return svc.store._query(vec, 80, flt)
+
+    def new(glob: str | None):
+        return svc.store.query(vec, 80, svc.video_ids_matching(glob))
+
+    def in_parts(glob: str):
+        """The worst case: the nearest frames overall are not in the glob, so the id list is
+        queried in parts (WIDE = 0 skips the wider unfiltered query)."""
+        with mock.patch.object(store_mod, "WIDE", 0):
+            return new(glob)
+
+    globs = ["*.mp4", "*night*", "/footage/cam07/2007/*", None]
+    out = [(f"search {g!r}" if g else "search, no glob", lambda g=g: old(g), lambda g=g: new(g)) for g in globs]
+    out.append(("search '*.mp4', id list in parts", lambda: old("*.mp4"), lambda: in_parts("*.mp4")))
+    out.append(("search_vector '*.mp4' (whole request)", None, lambda: svc.search_vector(vec, 10, "*.mp4")))
+    return out
+
+
 def old_dir_size(path: Path) -> int:
     """What `reelfind status` did before: walk the whole data dir (thumbnails included)."""
     return _dir_size(path)
 
 
-def timed(fn, repeat: int) -> float:
+def timed(fn, repeat: int) -> float | str:
+    """Best of `repeat` in ms, or the error a request fails with."""
+    if fn is None:
+        return "-"
     best = float("inf")
     for _ in range(repeat):
         t = time.perf_counter()
-        fn()
+        try:
+            fn()
+        except Exception as e:
+            return "error: " + ("too many SQL variables" if "too many SQL variables" in str(e) else str(e)[:40])
         best = min(best, time.perf_counter() - t)
     return best * 1000
+
+
+def _try(fn: Callable[[], object]) -> None:
+    with contextlib.suppress(Exception):  # timed() reports it
+        fn()
+
+
+def _ms(v: float | str) -> str:
+    return f"{v:10.2f}" if isinstance(v, float) else v
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--files", type=int, default=100_000)
     ap.add_argument("--thumbs", type=int, default=50_000)
+    ap.add_argument("--store-videos", type=int, default=2000)
+    ap.add_argument("--only-search", action="store_true", help="skip the catalog-only requests")
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--scratch", type=Path, default=Path("/tmp/reelfind-bench"))
     a = ap.parse_args()
@@ -95,6 +165,10 @@ def main() -> None:
     store = FrameStore(settings, embedder.identity)
     svc = SearchService(settings, catalog, store, embedder, Thumbnails(settings.thumbs_dir))
     n = catalog.count()
+    vec = svc.query_vector("a red car")
+    t0 = time.perf_counter()
+    build_store(store, a.files, a.store_videos, int(vec.shape[-1]))
+    print(f"store: {store.count()} vectors of {a.store_videos} videos ({time.perf_counter() - t0:.1f} s)")
 
     rows = [0]
     real_many = Catalog._many
@@ -139,19 +213,21 @@ def main() -> None:
          lambda: svc.resolve_video("012345_night.mp4")),
         ("status", old_status, lambda: collect_status(settings)),
     ]
+    cases = ([] if a.only_search else cases) + search_cases(svc, vec)
     results = []
-    print(f"\n{'request':36} {'before ms':>10} {'after ms':>9} {'rows before':>12} {'rows after':>11}")
+    print(f"\n{'request':38} {'before ms':>10} {'after ms':>9} {'rows before':>12} {'rows after':>11}")
     for name, before, after in cases:
         rows[0] = 0
-        before()
+        _try(before)
         rows_before = rows[0]
         rows[0] = 0
-        after()
+        _try(after)
         rows_after = rows[0]
         tb, ta = timed(before, a.repeat), timed(after, a.repeat)
-        results.append({"request": name, "before_ms": round(tb, 2), "after_ms": round(ta, 2),
+        results.append({"request": name, "before_ms": tb if isinstance(tb, str) else round(tb, 2),
+                        "after_ms": ta if isinstance(ta, str) else round(ta, 2),
                         "rows_before": rows_before, "rows_after": rows_after})
-        print(f"{name:36} {tb:10.1f} {ta:9.2f} {rows_before:12d} {rows_after:11d}")
+        print(f"{name:38} {_ms(tb):>10} {_ms(ta):>9} {rows_before:12d} {rows_after:11d}")
     st = collect_status(settings)
     print(f"\nstatus data_bytes now {st['data_bytes']:,} (catalog + vector store; was {old_dir_size(data):,} "
           "with every thumbnail walked)")

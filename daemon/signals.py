@@ -6,7 +6,7 @@ clean stop (exit 0) and never the default SIGTERM death or an abort in a native 
 
 Until the service has opened the index (`opened()`), nothing exists that a stop could save, and
 Python cannot interrupt an import or a native call in progress: the handler then leaves at once
-with status 0 (the kernel drops the data-dir flock; SQLite and Chroma are crash-safe). After
+with status 0 (the kernel drops the data-dir lock; SQLite and Chroma are crash-safe). After
 that it only sets the stop event, and the service shuts down in order.
 """
 

@@ -62,6 +62,9 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX files_stale ON files(stale_video_id);
     """,
+    # v4 (indexing side): tries cut short by a read error, counted apart from `attempts` (tries that
+    # never finished: a crash or hang). A flaky share must not use up a good file's crash limit.
+    "ALTER TABLE files ADD COLUMN short_reads INTEGER NOT NULL DEFAULT 0;",
 ]
 
 # Store work recorded by the catalog change that makes it due (see Catalog.pending_ops).
@@ -99,6 +102,7 @@ class FileRecord:
     next_retry: float | None
     updated_at: float
     short_at_ms: int | None = None
+    short_reads: int = 0
 
 
 _COLUMNS = [f.name for f in fields(FileRecord)]

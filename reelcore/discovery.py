@@ -230,7 +230,7 @@ class Reconciler:
             assert rec is not None
             if rec.state == FAILED:
                 # A touched failed file is worth one more try.
-                self.catalog.update(spath, state=PENDING, attempts=0, next_retry=None)
+                self.catalog.update(spath, state=PENDING, attempts=0, next_retry=None, short_reads=0)
                 rec = self.catalog.get(spath)
             if rec and self.needs_index(rec):
                 plan.todo.append(rec)
@@ -249,7 +249,7 @@ class Reconciler:
         self.catalog.update(
             spath, size=st.st_size, mtime=st.st_mtime, fingerprint=fp, video_id=new_video_id(),
             stale_video_id=stale, state=PENDING, error=None, note=None, frames=0, cursor_ms=None,
-            attempts=0, next_retry=None, unavailable=0, short_at_ms=None,
+            attempts=0, next_retry=None, unavailable=0, short_at_ms=None, short_reads=0,
             intents=[(DELETE_VIDEO, orphan)] if orphan else (),
         )
         if orphan is not None:

@@ -10,6 +10,11 @@ file's try starts (attempt counted, probe, its own decoder into its own bounded 
 file's last batches embed and commit; `index(next, prepared=...)` then embeds from that queue.
 Embedding, commits and the cursor stay per file: the next file stores nothing before this one is
 indexed, so the order guarantee and kill -9 resume are per file as before.
+
+Every touch of a file (the special-file check, its snapshot, the probe, the decode) runs on its
+decoder thread, under its stall watch: starting a try (`prepare`) never blocks the caller, which for
+the next file is this file's embed loop. A probe that hangs fails that file after
+`sampling.decode_stall_seconds`, when its turn comes; the file before it is not delayed.
 """
 
 from __future__ import annotations
@@ -69,6 +74,7 @@ class Prepared:
     report: DecodeReport = field(default_factory=DecodeReport)
     produced: list[str] = field(default_factory=list)
     halt: threading.Event = field(default_factory=threading.Event)  # tells the decoder to give up
+    probed: threading.Event = field(default_factory=threading.Event)  # the decoder thread probed (info or error)
     decoded: threading.Event = field(default_factory=threading.Event)  # the decoder finished normally
     cursor: int = -1
     before: Snapshot | None = None
@@ -190,55 +196,76 @@ class Indexer:
         self.tries.undo(prep.rec)
 
     def _start(self, prep: Prepared, stop: threading.Event) -> None:
+        """Catalog work only: the file itself is first touched on its decoder thread (`_open`)."""
         rec = prep.rec
         switch = self.tries.switch(rec)
-        special = special_file_reason(rec.path)  # replaced by a FIFO/device since the scan: never open it
-        if special is not None:
-            raise DecodeError(special)
         gave_up = self.tries.gave_up(rec)
         if gave_up is not None:
             raise DecodeError(gave_up)
-        prep.before = Snapshot.of(rec.path)
         self.tries.start(rec, switch)  # counted before anything decodes: a crash in FFmpeg counts too
-        prep.info = probe(rec.path)
-        # A fresh process loads the model in the background (seconds of torch/open_clip import)
-        # while the decode thread below already fills the frame queue; load() waits for it.
-        self.embedder.preload()
         prep.cursor = rec.cursor_ms if rec.cursor_ms is not None else -1
         # Bounded: at most two batches of decoded frames wait (uint8, model size: ~10 MB for 64 frames).
         prep.decoder = threading.Thread(target=self._decode_worker, args=(prep, stop),
                                         name=f"decode:{Path(rec.path).name}", daemon=True)
         prep.decoder.start()
-        # Timed from the decoder's start (a hang in av.open counts too), also while the model loads
-        # or the file before this one still embeds.
+        # Timed from the decoder's start (a hang in the probe or av.open counts too), also while the
+        # model loads or the file before this one still embeds.
         decoder, q = prep.decoder, prep.q
         prep.watch = StallWatch(prep.report, self.settings.sampling.decode_stall_seconds,
                                 waiting=lambda: q.full() or not decoder.is_alive())
 
-    def _index(self, prep: Prepared, stop: threading.Event, on_batch: Callable[[], None] | None,
-               on_decoded: Callable[[], None] | None) -> Outcome:
+    def _open(self, prep: Prepared) -> bool:
+        """On the decoder thread: never open a file replaced by a FIFO/device since the scan, note
+        what it looks like, probe it. False (the error kept in `prep.error`) if that failed."""
+        rec = prep.rec
+        try:
+            special = special_file_reason(rec.path)
+            if special is not None:
+                raise DecodeError(special)
+            prep.before = Snapshot.of(rec.path)
+            prep.info = probe(rec.path)
+        except BaseException as e:
+            prep.error = e
+            return False
+        finally:
+            prep.probed.set()
+        # A fresh process loads the model in the background (seconds of torch/open_clip import)
+        # while this thread already fills the frame queue; load() waits for it.
+        self.embedder.preload()
+        return True
+
+    @staticmethod
+    def _probed(prep: Prepared, stop: threading.Event) -> VideoInfo | None:
+        """Wait for the decoder thread's probe under the stall watch; None if a stop came first."""
+        assert prep.watch is not None
+        while not prep.probed.wait(0.2):
+            if stop.is_set():
+                return None
+            prep.watch.check()
         if prep.error is not None:
             raise prep.error
-        rec, info, report, produced, q = prep.rec, prep.info, prep.report, prep.produced, prep.q
+        return prep.info
+
+    def _index(self, prep: Prepared, stop: threading.Event, on_batch: Callable[[], None] | None,
+               on_decoded: Callable[[], None] | None) -> Outcome:
+        if prep.error is not None and prep.decoder is None:
+            raise prep.error  # the try never started (given up, catalog trouble)
+        rec, report, produced, q = prep.rec, prep.report, prep.produced, prep.q
         decoder = prep.decoder
-        assert info is not None and decoder is not None
+        assert decoder is not None
         frames_before = self.progress.frames_done
         ok = stalled = False
         try:
-            self.embedder.load()  # a ModelLoadError halts the decoder (finally); index() gives the attempt back
-            self.catalog.update(rec.path, duration=info.duration, error=None)
-            self.progress.current_duration = info.duration
-            if prep.cursor >= 0:
-                log.info("resuming %s after %.1f s", rec.path, prep.cursor / 1000)
-            else:
-                log.info("indexing %s (%.1f s, %dx%d %s)", rec.path, info.duration or 0, info.width,
-                         info.height, info.codec)
             try:
-                self._embed_loop(rec, q, stop, on_batch, prep.watch, prep.decoded, on_decoded)
+                info = self._probed(prep, stop)  # a file that is no video fails before the model loads
+                if info is not None:
+                    self.embedder.load()  # a ModelLoadError halts the decoder (finally); index() gives the attempt back
+                    self._begin(rec, info, prep.cursor)
+                    self._embed_loop(rec, q, stop, on_batch, prep.watch, prep.decoded, on_decoded)
             except DecodeStall:
                 stalled = True
                 raise
-            ok = True
+            ok = info is not None
         finally:
             if stop.is_set() or not ok:
                 prep.halt.set()
@@ -260,6 +287,15 @@ class Indexer:
         frames = self.tries.finish(rec, produced, report)
         return Outcome(rec.path, INDEXED, frames, report.note)
 
+    def _begin(self, rec: FileRecord, info: VideoInfo, cursor: int) -> None:
+        self.catalog.update(rec.path, duration=info.duration, error=None)
+        self.progress.current_duration = info.duration
+        if cursor >= 0:
+            log.info("resuming %s after %.1f s", rec.path, cursor / 1000)
+        else:
+            log.info("indexing %s (%.1f s, %dx%d %s)", rec.path, info.duration or 0, info.width, info.height,
+                     info.codec)
+
     def decode_mode(self, path: str) -> str:
         """The decoder skip mode for this file (sampling.decode_mode resolved; see config.py)."""
         sampling = self.settings.sampling
@@ -277,6 +313,8 @@ class Indexer:
         """
         rec, cursor, report, produced, q, halt = prep.rec, prep.cursor, prep.report, prep.produced, prep.q, prep.halt
         try:
+            if not self._open(prep) or stop.is_set() or halt.is_set():
+                return
             mode = self.decode_mode(rec.path)
             for fr in sample_frames(rec.path, self.settings.sampling, report, mode=mode):
                 if stop.is_set() or halt.is_set():

@@ -25,6 +25,11 @@ COUNT_TTL = 5.0  # seconds a count() result is reused (other processes' writes s
 # (SQLite allows 32,766: a `where` get of a 9-hour video at 1 fps fails with "too many SQL
 # variables") and takes at most 5,461 records per write; a page stays under both.
 PAGE = 5000
+# Video ids per `$in` filter of a query. Embedded Chroma binds one SQL variable per id too (a
+# path_glob matching 40,000 videos failed with "too many SQL variables"): a longer list is queried
+# in parts whose nearest frames are merged (exactly the nearest of the whole list).
+IN_CHUNK = 30_000
+WIDE = 4  # how much more a broad filter first asks for unfiltered (see FrameStore._query_many)
 
 
 class StoreError(Exception):
@@ -117,6 +122,7 @@ class FrameStore:
     """Frame vectors of one model identity."""
 
     page: int = PAGE  # records per get/write call (a class default: tests set a small one)
+    in_chunk: int = IN_CHUNK  # video ids per `$in` filter of a query
 
     def __init__(self, settings: Settings, identity: str) -> None:
         self.settings = settings
@@ -309,15 +315,36 @@ class FrameStore:
         video_ids: Sequence[str] | None = None,
         where: dict[str, Any] | None = None,
     ) -> list[FrameRecord]:
-        """Nearest frames by cosine; score = cosine similarity (1 - distance)."""
-        clauses: list[dict[str, Any]] = []
-        if video_ids is not None:
-            if not video_ids:
-                return []
-            clauses.append({"video_id": {"$in": list(video_ids)}})
-        if where:
-            clauses.append(where)
-        flt = None if not clauses else clauses[0] if len(clauses) == 1 else {"$and": clauses}
+        """Nearest frames by cosine; score = cosine similarity (1 - distance). `video_ids` limits
+        the search to those videos (any number: see IN_CHUNK)."""
+        if video_ids is None:
+            return self._query(vector, n, where)
+        ids = list(video_ids)
+        if len(ids) > self.in_chunk:
+            return self._query_many(vector, n, ids, where)
+        if not ids:
+            return []
+        part = {"video_id": {"$in": ids}}
+        return self._query(vector, n, {"$and": [part, where]} if where else part)
+
+    def _query_many(self, vector: np.ndarray, n: int, ids: list[str],
+                    where: dict[str, Any] | None) -> list[FrameRecord]:
+        """A filter over more videos than one `$in` may name (a broad glob). First the nearest
+        WIDE * n frames with no video filter: if n of them are in `ids` (or that was every frame),
+        they are the answer. Else the list is queried in parts and their nearest merged."""
+        wanted = set(ids)
+        wide = self._query(vector, WIDE * n, where)
+        hits = [h for h in wide if h.video_id in wanted]
+        if len(hits) >= n or len(wide) < WIDE * n:
+            return hits[:n]
+        hits = []
+        for lo in range(0, len(ids), self.in_chunk):
+            part: dict[str, Any] = {"video_id": {"$in": ids[lo : lo + self.in_chunk]}}
+            hits.extend(self._query(vector, n, {"$and": [part, where]} if where else part))
+        hits.sort(key=lambda h: h.score, reverse=True)
+        return hits[:n]
+
+    def _query(self, vector: np.ndarray, n: int, flt: dict[str, Any] | None) -> list[FrameRecord]:
         q = np.asarray(vector, dtype=np.float32).reshape(1, -1)
         try:
             # Chroma returns fewer results when n exceeds the collection (none when it is empty),

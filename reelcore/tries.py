@@ -9,6 +9,9 @@
 - A decode cut short by an unreadable moment (read error, file changed or gone, root gone) is not a
   finished file: the row goes back to pending, keeps its cursor and what is stored, and says why.
   The same I/O error at the same place on the next try is a damaged spot: indexed with a note.
+  Such a try DID end (cleanly, with a transient error): its attempt is given back and it is counted
+  in `short_reads` instead, with its own longer backoff. A file on a flaky share is retried (less
+  and less often, up to `daemon.retry_max_seconds` apart) and never failed as a crash.
 """
 
 from __future__ import annotations
@@ -29,6 +32,12 @@ log = logging.getLogger(__name__)
 
 def retry_delay(attempts: int, base: float, cap: float) -> float:
     return min(cap, base * (2 ** max(0, attempts - 1)))
+
+
+def short_read_delay(short_reads: int, base: float, cap: float) -> float:
+    """Backoff after the n-th cut-short try: 4x the crash backoff's (a share that dropped is
+    rarely back within a minute), doubling each time, capped like it."""
+    return retry_delay(short_reads + 2, base, cap)
 
 
 class Tries:
@@ -57,9 +66,9 @@ class Tries:
         say nothing about this one either."""
         if rec.model_identity in (None, self.identity):
             return {}
-        rec.cursor_ms, rec.frames, rec.attempts, rec.short_at_ms = None, 0, 0, None
+        rec.cursor_ms, rec.frames, rec.attempts, rec.short_at_ms, rec.short_reads = None, 0, 0, None, 0
         return {"model_identity": self.identity, "cursor_ms": None, "frames": 0, "attempts": 0,
-                "short_at_ms": None}
+                "short_at_ms": None, "short_reads": 0}
 
     def gave_up(self, rec: FileRecord) -> str | None:
         """The reason to fail a file without trying: max_attempts tries started and none ended.
@@ -114,15 +123,19 @@ class Tries:
         if repeatable and rec.short_at_ms is not None and abs(rec.short_at_ms - at) <= tolerance:
             log.warning("%s: %s again, at the same place: a damaged spot, indexed up to it", rec.path, why)
             return None
-        self._started.pop(rec.path, None)
+        # The try ended (not a crash, not a hang): give its attempt back, count it as cut short.
+        attempts = self._started.pop(rec.path, rec.attempts)
+        shorts = rec.short_reads + 1
         d = self.settings.daemon
+        error = f"cut short by read problems {shorts} time{'s' if shorts > 1 else ''} (not a crash); last: {why}"
         self.catalog.update(
-            rec.path, state=PENDING, error=f"{why}: not indexed yet, will retry (stored frames kept)",
-            short_at_ms=at if repeatable else None,
-            next_retry=time.time() + retry_delay(rec.attempts, d.retry_base_seconds, d.retry_max_seconds),
+            rec.path, state=PENDING, error=f"{error}; not indexed yet, will retry (stored frames kept)",
+            short_at_ms=at if repeatable else None, attempts=attempts, short_reads=shorts,
+            next_retry=time.time() + short_read_delay(shorts, d.retry_base_seconds, d.retry_max_seconds),
         )
-        log.warning("cut short: %s: %s; will retry, stored frames kept", rec.path, why)
-        return why
+        rec.attempts, rec.short_reads = attempts, shorts
+        log.warning("cut short: %s: %s; will retry, stored frames kept", rec.path, error)
+        return error
 
     def finish(self, rec: FileRecord, produced: list[str], report: DecodeReport) -> int:
         """Mark the file indexed; returns the frame count the store now holds for it.
@@ -154,7 +167,7 @@ class Tries:
         frames = stored - len(extra)  # what the store now holds for this file
         self.catalog.update(
             rec.path, state=INDEXED, frames=frames, note=note, error=None, stale_video_id=None,
-            attempts=0, next_retry=None, short_at_ms=None, model_identity=self.identity,
+            attempts=0, next_retry=None, short_at_ms=None, short_reads=0, model_identity=self.identity,
             intents=[(DELETE_VIDEO, rec.stale_video_id)] if rec.stale_video_id else (),
         )
         if rec.stale_video_id:

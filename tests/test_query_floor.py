@@ -13,6 +13,7 @@ import pytest
 
 from reelcore.catalog import Catalog
 from reelcore.embedder import Embedder
+from reelcore.scoring import WEAK_Z
 from reelcore.search import SearchService, relevance_floor
 from reelcore.store import FrameRecord, FrameStore, Thumbnails, frame_id
 
@@ -30,8 +31,10 @@ def svc(tmp_path_factory):
     service = SearchService(settings, catalog, store, embedder, Thumbnails(settings.thumbs_dir))
     q = service.query_vector(QUERY)
     rng = np.random.default_rng(5)
-    # Mostly unrelated footage (the background), one video like the query, one opposite to it.
-    for name, sign, n in (("other.mp4", 0.0, 300), ("match.mp4", 1.0, 20), ("unlike.mp4", -1.0, 20)):
+    # Mostly unrelated footage (the background), one video like the query, one opposite to it, and
+    # one a little like it: a weak match on its own (z ~2.4 > WEAK_Z), under half the best (~5.7).
+    for name, sign, n in (("other.mp4", 0.0, 300), ("match.mp4", 1.0, 20), ("unlike.mp4", -1.0, 20),
+                          ("near.mp4", 0.05, 20)):
         rec = catalog.add(f"/footage/{name}", "/footage", 1, 0.0, name)
         noise = rng.normal(size=(n, q.size)).astype(np.float32)
         vecs = sign * q + 0.3 * noise / np.linalg.norm(noise, axis=1, keepdims=True)
@@ -59,3 +62,14 @@ def test_search_below_the_background_returns_its_best_moments_labelled_none(svc)
 def test_floor_still_drops_noise_far_below_a_good_hit(svc):
     out = svc.search(QUERY, limit=10)
     assert out.match == "good" and {m.name for m in out.moments} == {"match.mp4"}
+
+
+def test_half_the_best_drops_a_weak_video_beside_a_strong_one(svc):
+    """The half-maximum rule: beside a strong hit, frames under half its z are noise even when they
+    would pass as a weak match on their own (the floor's other bounds alone keep them)."""
+    alone = svc.search(QUERY, limit=10, path_glob="*near.mp4")
+    assert alone.match == "weak" and alone.moments and {m.name for m in alone.moments} == {"near.mp4"}
+    near_z = max(m.z for m in alone.moments)
+    both = svc.search(QUERY, limit=10)
+    assert WEAK_Z < near_z < both.best_z / 2  # the setup: above a weak match, below half the best
+    assert {m.name for m in both.moments} == {"match.mp4"}

@@ -14,6 +14,7 @@ import sqlite3
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from reelcore import status as status_mod
@@ -22,7 +23,7 @@ from reelcore.embedder import Embedder
 from reelcore.globsql import NAME_SQL
 from reelcore.inputs import QueryError
 from reelcore.search import SearchService
-from reelcore.store import FrameStore, Thumbnails
+from reelcore.store import FrameRecord, FrameStore, Thumbnails
 
 from .conftest import tiny_settings
 
@@ -142,3 +143,51 @@ def test_status_reads_no_whole_catalog_and_walks_no_thumbnails(big, counted, mon
     assert all(w["note"] for w in st["warnings"])
     assert not any(w.startswith(str(svc.settings.thumbs_dir)) or w == str(svc.settings.data_dir) for w in walked)
     assert 0 < st["data_bytes"] < sum(f.stat().st_size for f in svc.settings.data_dir.rglob("*") if f.is_file())
+
+
+def test_a_glob_matching_more_videos_than_sqlite_variables_searches(big, monkeypatch):
+    """Issue 19 item 2: path_glob="*.mp4" matches 99,998 catalogued videos. The store query it feeds
+    used one `$in` list of them all; embedded Chroma binds one SQL variable per id and failed above
+    32,766 ("too many SQL variables", so "the index is not available"). Scenes take the same path.
+    A few vectors suffice: the limit is in the filter, not in the collection."""
+    svc, paths = big
+    vec = svc.query_vector("a red car")
+    rng = np.random.default_rng(7)
+    mov = N - 2  # /footage/a/dup.mov: its 12 frames are the nearest of all, and never match "*.mp4"
+    stored = [i for i in range(0, N - 2, 3331)]  # 31 .mp4 videos across the catalog
+    recs, vecs = [], []
+    for i in [*stored, mov]:
+        for k in range(12 if i == mov else 3):
+            recs.append(FrameRecord(f"{i:016x}:{k * 1000}", f"{i:016x}", paths[i], float(k), k + 1.0, 0))
+            noise = 0.05 if i == mov else 0.3 + 0.01 * (i % 7)
+            vecs.append(vec + noise * rng.standard_normal(vec.shape).astype(np.float32))
+    svc.store.upsert(recs, np.stack(vecs))
+    filters: list[int] = []
+    real = getattr(svc.store, "_query", None)  # (absent before the fix)
+
+    def spy(vector, n, flt):
+        if flt is not None:
+            filters.append(len(flt["video_id"]["$in"]))
+        return real(vector, n, flt)
+
+    monkeypatch.setattr(svc.store, "_query", spy, raising=False)
+    try:
+        ids = svc.video_ids_matching("*.mp4")
+        assert len(ids) == N - 2 > 32_766
+        everything = svc.store.query(vec, 200)
+        assert [h.path for h in everything[:12]] == [paths[mov]] * 12
+        want = [h.id for h in everything if h.path.endswith(".mp4")]
+        # Exactly the nearest frames of the matching videos: from a wider unfiltered query when it
+        # holds enough of them, else from the id list in parts (each under the variable limit).
+        assert [h.id for h in svc.store.query(vec, 50, ids)] == want[:50] and filters == []
+        assert [h.id for h in svc.store.query(vec, 2, ids)] == want[:2]
+        assert len(filters) == 4 and max(filters) < 32_766 and sum(filters) == len(ids)
+        moments = svc.search_vector(vec, 10, "*.mp4")
+        assert moments and {m.path for m in moments} <= {paths[i] for i in stored}
+        scenes = svc.scenes(["a red car"], 5, "*.mp4", threshold_z=0.0)
+        assert scenes.message != "Nothing indexed to search (or nothing matches path_glob)."
+        assert all(sc.path.endswith(".mp4") for sc in scenes.scenes)
+        night = svc.search_vector(vec, 10, "*night*")  # 33,333 videos: also over the limit
+        assert night and all("night" in m.path for m in night)
+    finally:
+        svc.store.delete_ids(r.id for r in recs)
