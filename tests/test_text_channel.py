@@ -74,3 +74,21 @@ def test_spans_join_readings_of_the_same_line():
     closed, _ = tr.feed(3.0, [], 1000, 1000)
     assert len(closed) == 1 and (closed[0].t_start, closed[0].t_end, closed[0].seen) == (1.0, 2.0, 2)
     assert closed[0].text == "SCENE 42 TAKE3"  # the most confident reading
+
+
+def test_a_file_that_is_not_video_fails_this_channel_with_a_reason(tmp_path):
+    from reelcore.channels.text.channel import ChannelError
+
+    bad = tmp_path / "notes.mp4"
+    bad.write_bytes(b"not a video at all" * 100)
+    with pytest.raises(ChannelError, match="not a video file"):
+        TextChannel().analyse(str(bad), threading.Event())
+
+
+def test_stop_ends_the_pass_incomplete(analysed, tmp_path):
+    clip, _ = analysed
+    path = render(clip, tmp_path / "again.mp4")
+    stop = threading.Event()
+    stop.set()
+    an = TextChannel().analyse(str(path), stop)
+    assert not an.complete and an.records == []

@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ... import decode
-from .engine import OcrEngine, shared_engine
+from .engine import OcrEngine, OcrLine, shared_engine
 from .frames import Decoded, decoded_frames
-from .gate import FrameGate, GateSettings
+from .gate import FrameGate, GateSettings, text_region
 from .spans import Box, Joiner, SpanTracker, TextRecord
 
 try:  # the channel interface of the speech issue (reelcore/channels/base.py, branch `speech`)
@@ -43,7 +43,7 @@ class TextSettings:
     enabled: bool = True
     gate: GateSettings = field(default_factory=GateSettings)
     det_side: int = 960  # detector input, longer side in pixels (cost grows with its square)
-    min_confidence: float = 0.6  # lines read with less are dropped
+    min_confidence: float = 0.8  # lines read with less are dropped (texture read as text scores lower)
     threads: int = 0  # ONNX Runtime threads; 0 = all cores
 
 
@@ -56,6 +56,7 @@ class TextAnalysis:
     frames_checked: int = 0  # pictures the gate looked at
     frames_read: int = 0  # pictures the OCR engine read
     ocr_seconds: float = 0.0  # wall time spent in the engine
+    reasons: dict[str, int] = field(default_factory=dict)  # why pictures were looked at (gate.why)
 
 
 class TextChannel(Channel):
@@ -75,6 +76,13 @@ class TextChannel(Channel):
     def identity(self) -> str:
         g = self.s.gate
         return f"{VERSION}-{self.engine.identity}-g{g.check_interval:g}-{g.min_gap:g}-{g.max_gap:g}"
+
+    def _read(self, rgb: np.ndarray, gate: FrameGate, small: np.ndarray) -> list[OcrLine]:
+        """Read the part of the picture around its text-like blocks (all of it when they are spread)."""
+        region = text_region(gate.text, small.shape, rgb.shape[:2]) if gate.text is not None else None
+        if region is None:
+            return self.engine.read(rgb)
+        return _read_region(self.engine, rgb, region)
 
     def analyse(self, path: str, stop: threading.Event, resume_at: float = 0.0,
                 on_records: OnTextRecords | None = None) -> TextAnalysis:
@@ -116,7 +124,7 @@ class TextChannel(Channel):
                     continue
                 rgb = d.rgb()
                 t0 = time.perf_counter()
-                lines = self.engine.read(rgb)
+                lines = self._read(rgb, gate, small)
                 out.ocr_seconds += time.perf_counter() - t0
                 out.frames_read += 1
                 closed, opened = spans.feed(d.t, lines, rgb.shape[1], rgb.shape[0])
@@ -135,9 +143,17 @@ class TextChannel(Channel):
         out.records = sorted(done, key=lambda r: (r.t_start, r.box[1]))
         out.seconds = round(end, 3)
         out.frames_checked = gate.checked
+        out.reasons = dict(gate.why)
         if report.decode_errors:
             out.note = f"{report.decode_errors} decode errors skipped" + (f" ({report.note})" if report.note else "")
         return out
+
+
+def _read_region(engine: OcrEngine, rgb: np.ndarray, region: tuple[int, int, int, int]) -> list[OcrLine]:
+    x0, y0, x1, y1 = region
+    lines = engine.read(np.ascontiguousarray(rgb[y0:y1, x0:x1]))
+    return [OcrLine(ln.text, (ln.box[0] + x0, ln.box[1] + y0, ln.box[2] + x0, ln.box[3] + y0), ln.confidence)
+            for ln in lines]
 
 
 def _region(small: np.ndarray, box: Box) -> np.ndarray:

@@ -58,7 +58,9 @@ class OcrEngine:
             self._load()
 
     def read(self, rgb: np.ndarray) -> list[OcrLine]:
-        """The lines of text in one frame, top to bottom (detection, then recognition of each line)."""
+        """The lines of text in one frame, top to bottom (detection, then recognition of each line).
+        Lines of fewer than two letters or digits are dropped: on natural pictures they are mostly
+        texture read as "X" or "8", and no one searches for them."""
         bgr = _bgr(rgb)
         with self._lock:
             ocr = self._load()
@@ -69,7 +71,7 @@ class OcrEngine:
         lines = []
         for pts, (text, score) in zip(boxes, texts, strict=True):
             text = " ".join(str(text).split())
-            if not text or float(score) < self.min_confidence:
+            if sum(c.isalnum() for c in text) < 2 or float(score) < self.min_confidence:
                 continue
             p = np.asarray(pts, dtype=np.float32)
             box = (float(p[:, 0].min()), float(p[:, 1].min()), float(p[:, 0].max()), float(p[:, 1].max()))

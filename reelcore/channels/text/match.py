@@ -2,7 +2,8 @@
 
 OCR misreads in known ways: `0`/`O`, `1`/`l`/`I`, a dropped or doubled letter. Both the query and
 the line are reduced to a canonical form before comparing: a word with letters has its
-look-alike digits read as letters (`FL0OD` -> `flood`, `1ight` -> `light`) and `i` read as `l`;
+lone look-alike digits read as letters (`FL0OD` -> `flood`, `1ight` -> `light`; a run of digits
+stays a number: `A017`) and `i` read as `l`;
 a word of digits (with at most look-alike letters: `4O` -> `40`) is a number. Numbers must be
 equal (scene 42 is not scene 24); words may differ by a small edit distance (rapidfuzz
 Levenshtein: none up to 3 letters, 1 up to 7, 2 beyond). A phrase matches where the query's
@@ -19,6 +20,8 @@ from rapidfuzz.distance import Levenshtein
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 _AS_LETTER = str.maketrans({"0": "o", "1": "l", "i": "l", "5": "s"})
+_LONE_DIGIT = re.compile(r"(?<!\d)[015](?!\d)")  # a look-alike digit standing alone among letters
+_BY_DIGIT = re.compile(r"[oli](?=\d)|(?<=\d)[oli]")  # a look-alike letter touching a number
 _AS_DIGIT = str.maketrans({"o": "0", "l": "1", "i": "1"})
 _DIGITISH = set("0123456789oli")
 MAX_QUERY_WORDS = 32
@@ -42,7 +45,11 @@ def canonical(word: str) -> tuple[bool, str]:
     """(is a number, canonical form) of one folded word."""
     if any(c.isdigit() for c in word) and set(word) <= _DIGITISH:
         return True, word.translate(_AS_DIGIT)
-    return False, word.translate(_AS_LETTER)
+    # Letters and digits: a lone look-alike digit is a letter misread (FL0OD); a run of digits is
+    # a number (A017, 563bridge where OCR dropped the space) and stays digits.
+    word = _LONE_DIGIT.sub(lambda m: m.group().translate(_AS_LETTER), word)
+    word = _BY_DIGIT.sub(lambda m: m.group().translate(_AS_DIGIT), word)  # AO17 -> a017
+    return False, word.replace("i", "l")
 
 
 def words(text: str) -> list[tuple[bool, str, int, int]]:
@@ -61,6 +68,8 @@ def word_similarity(q: tuple[bool, str], w: tuple[bool, str]) -> float:
         return 1.0 if qnum and wnum and qs == ws else 0.0
     if qs == ws:
         return 1.0
+    if _digits(qs) != _digits(ws):  # A017 is not A018
+        return 0.0
     d = Levenshtein.distance(qs, ws, score_cutoff=allowed_edits(qs))
     if d > allowed_edits(qs):
         return 0.0
@@ -106,19 +115,19 @@ def _joined(q: list[tuple[bool, str]], line: list[tuple[bool, str, int, int]]) -
     """The query found with the spaces between words ignored: OCR often drops the space between
     words ("MARIALOPEZ") or inserts one. Digits must be the query's digits, in order."""
     qc = "".join(c for _, c in q)
-    if len(qc) < 4:
+    if len(qc) < 4 and not any(ch.isdigit() for ch in qc):
         return None
     chars: list[tuple[str, int, int]] = []  # canonical char, word start, word end
     for _, c, a, b in line:
         chars += [(ch, a, b) for ch in c]
     lc = "".join(ch for ch, _, _ in chars)
     edits = allowed_edits(qc)
-    qdigits = [ch for ch in qc if ch.isdigit()]
+    qdigits = _digits(qc)
     best: tuple[int, int, int] | None = None
     for n in range(max(1, len(qc) - edits), len(qc) + edits + 1):
         for i in range(0, len(lc) - n + 1):
             window = lc[i:i + n]
-            if [ch for ch in window if ch.isdigit()] != qdigits or _cuts_number(lc, i, i + n):
+            if _digits(window) != qdigits or _cuts_number(lc, i, i + n):
                 continue
             d = Levenshtein.distance(qc, window, score_cutoff=edits)
             if d <= edits and (best is None or d < best[0]):
@@ -127,6 +136,10 @@ def _joined(q: list[tuple[bool, str]], line: list[tuple[bool, str, int, int]]) -
         return None
     d, i, j = best
     return TextMatch(round(0.95 - 0.5 * d / len(qc), 4), chars[i][1], chars[j - 1][2], True, len(q))
+
+
+def _digits(s: str) -> list[str]:
+    return [c for c in s if c.isdigit()]
 
 
 def _cuts_number(s: str, i: int, j: int) -> bool:
