@@ -17,6 +17,7 @@ it samples (ViT-B-32, random weights: same speed as trained ones), same run, sam
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import threading
 import time
@@ -115,9 +116,11 @@ def cost() -> None:
     ch = TextChannel()
     ch.engine.load()
     dec = emb = ocr = text = 0.0
+    cpu_visual = cpu_text = 0.0
     frames = read = 0
+    print(f"load average at start: {os.getloadavg()[0]:.2f}")
     for p in files:
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         images = [f.image for f in sample_frames(p, SamplingSettings(), DecodeReport(), mode="auto")]
         dec += time.perf_counter() - t
         t = time.perf_counter()
@@ -125,10 +128,12 @@ def cost() -> None:
             for k in range(0, len(images), 16):
                 model.encode_image(torch.stack([preprocess(im) for im in images[k:k + 16]]))
         emb += time.perf_counter() - t
+        cpu_visual += time.process_time() - c
         frames += len(images)
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         an = ch.analyse(str(p), threading.Event())
         text += time.perf_counter() - t
+        cpu_text += time.process_time() - c
         ocr += an.ocr_seconds
         read += an.frames_read
         print(f"  {p.name:42} visual {len(images):3} frames; text {an.frames_read:3} read of {an.frames_checked:4} "
@@ -136,8 +141,20 @@ def cost() -> None:
     visual = dec + emb
     print(f"visual: decode {dec:.1f} s + embed {frames} frames (ViT-B-32 fp32, batch 16) {emb:.1f} s = {visual:.1f} s")
     print(f"text:   {text:.1f} s = OCR {ocr:.1f} s on {read} frames + own decode and gate {text - ocr:.1f} s")
-    print(f"text/visual = {text / visual:.2f}   (OCR alone, as with a decode shared with the visual pass: "
-          f"{ocr / visual:.2f})")
+    print(f"text/visual = {text / visual:.2f} wall, {cpu_text / cpu_visual:.2f} CPU (all threads)   (OCR alone, as "
+          f"with a decode shared with the visual pass: {ocr / visual:.2f} wall)")
+    media = sum(_duration(p) for p in files)
+    print(f"CPU: visual {cpu_visual:.1f} s, text {cpu_text:.1f} s for {media:.0f} s of footage; text against the "
+          f"visual channel's whole e2e process CPU in bench/README.md (85 ms per video-second on this set, idle "
+          f"box): {cpu_text / (0.085 * media):.2f}")
+    print(f"load average at end: {os.getloadavg()[0]:.2f}; embed {1000 * emb / max(frames, 1):.0f} ms/frame, "
+          f"OCR {1000 * ocr / max(read, 1):.0f} ms/read")
+
+
+def _duration(p: Path) -> float:
+    from reelcore.decode import probe
+
+    return probe(p).duration or 0.0
 
 
 if __name__ == "__main__":

@@ -1,14 +1,15 @@
 """Which decoded frames are worth reading: OCR on every sampled frame would cost more than the
 whole visual channel.
 
-A frame is looked at every `check_interval` seconds (a small grey picture only). It is read when
-it is the first of a shot, or when the picture changed enough since the last read and either it
-had stood still before (something appeared) or at least `min_gap` seconds passed, or `max_gap`
-seconds passed anyway; and then only when a cheap
-text-presence test (dense short strokes: many strong horizontal luminance steps in a small block)
-says text may be there. Start and end times are then placed between reads from the grey pictures
-kept since the last read (see channel.py), so a sparse read rate costs no time accuracy for text
-that stands still.
+A frame is looked at every `check_interval` seconds (a small luma picture only). It is read when
+it is the first of a shot; or when it changed since the last read where text is or was (16x16
+blocks that look like text, now or then) and either the picture had stood still before
+(something appeared: read after `event_gap`) or `min_gap` seconds passed; or `max_gap` seconds
+passed anyway. And then only when a cheap text-presence test (dense short strokes: many strong
+horizontal luminance steps in a block) says text may be there; the detector then sees only the
+part of the picture around the text-like blocks (`text_region`). Start and end times are placed
+between reads from the luma pictures kept since the last read (see channel.py), so a sparse read
+rate costs little time accuracy for text that stands still.
 """
 
 from __future__ import annotations
