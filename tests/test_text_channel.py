@@ -92,3 +92,19 @@ def test_stop_ends_the_pass_incomplete(analysed, tmp_path):
     stop.set()
     an = TextChannel().analyse(str(path), stop)
     assert not an.complete and an.records == []
+
+
+def test_sparse_reads_still_place_start_and_end(analysed, tmp_path):
+    """Read at most every 3 s: the slate (1.0-4.0 s) is first read at 3.0 s and missed at 6.0 s;
+    its start and end come from the small pictures kept between reads."""
+    from reelcore.channels.text.channel import TextSettings
+    from reelcore.channels.text.gate import GateSettings
+
+    clip, _ = analysed
+    slate = clip.cards[0]
+    path = render(clip, tmp_path / "sparse.mp4")
+    sparse = TextSettings(gate=GateSettings(min_gap=3.0, max_gap=3.0, event_gap=3.0))
+    an = TextChannel(sparse).analyse(str(path), threading.Event())
+    rec = _found(an.records, "scene 42 take 3")
+    assert rec is not None and rec.seen == 1  # read once, at 3.0 s
+    assert abs(rec.t_start - slate.start) <= 0.6 and abs(rec.t_end - slate.end) <= 0.6, (rec.t_start, rec.t_end)

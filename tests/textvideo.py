@@ -126,7 +126,10 @@ def render(clip: Clip, path: Path) -> Path:
 
 
 def _between(clip: Clip, t: float) -> str:
-    """Background shown outside cards: that of the next card (so a card appears on its own picture)."""
+    """Background shown outside cards: from `clip.backgrounds` when given, else that of the next
+    card (so a card appears on its own picture)."""
+    if clip.backgrounds:
+        return clip.backgrounds[max((k for k in clip.backgrounds if k <= t), default=min(clip.backgrounds))]
     nxt = [c for c in clip.cards if c.start > t]
     return min(nxt, key=lambda c: c.start).background if nxt else "dark"
 
@@ -139,7 +142,8 @@ _VOCAB = ("river", "harbour", "archive", "winter", "bridge", "station", "forest"
 
 
 def slate_and_lower_third(width: int = 1280, height: int = 720, fps: int = 10) -> Clip:
-    """A short clip for the test: a slate on dark, then a lower third over a busy, moving picture."""
+    """A short clip for the test: a slate on dark (gone at 4 s, the picture stays dark: no cut),
+    then from 5 s a busy, moving picture over which a lower third appears at 5.5 s."""
     cards = [
         Card(["SCENE 42 TAKE 3"], 1.0, 4.0, size=round(height * 0.07), font="DejaVuSans-Bold.ttf", x=0.25, y=0.45,
              kind="slate"),
@@ -148,7 +152,8 @@ def slate_and_lower_third(width: int = 1280, height: int = 720, fps: int = 10) -
     ]
     for c in cards[1:]:
         c.background = "busy"
-    return Clip(cards, duration=8.5, width=width, height=height, fps=fps, bitrate=2_500_000)
+    return Clip(cards, duration=8.5, width=width, height=height, fps=fps, bitrate=2_500_000,
+                backgrounds={0.0: "dark", 5.0: "busy"})
 
 
 def quality_clip(sizes: tuple[int, ...] = (12, 16, 20, 24, 32, 48, 72), seed: int = 7) -> Clip:
