@@ -1,7 +1,8 @@
 """TextChannel: on-screen text (slates, titles, lower thirds, signs) as time-coded line records.
 
 One decode pass (frames.py); the gate (gate.py) picks the few frames worth reading; the engine
-(engine.py) reads them; spans.py joins readings of the same line into one record. Between two
+(engine.py) reads them; spans.py joins readings of the same line into one record. `TextReader`
+does all but the decoding, so a decode shared with the visual pass can feed it instead. Between two
 reads the gate's small luma pictures are kept, so a record's start is moved back to the first
 kept picture where its box already looked as it does when read, and its end forward to the last
 kept picture where it still did: sparse reads, start times to within `check_interval`.
@@ -10,6 +11,7 @@ kept picture where it still did: sparse reads, start times to within `check_inte
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -17,7 +19,7 @@ import numpy as np
 
 from ... import decode
 from .engine import OcrEngine, OcrLine, shared_engine
-from .frames import Decoded, decoded_frames
+from .frames import decoded_frames
 from .gate import FrameGate, GateSettings, text_region
 from .spans import Box, Joiner, SpanTracker, TextRecord
 
@@ -77,76 +79,91 @@ class TextChannel(Channel):
         g = self.s.gate
         return f"{VERSION}-{self.engine.identity}-g{g.check_interval:g}-{g.min_gap:g}-{g.max_gap:g}"
 
-    def _read(self, rgb: np.ndarray, gate: FrameGate, small: np.ndarray) -> list[OcrLine]:
-        """Read the part of the picture around its text-like blocks (all of it when they are spread)."""
-        region = text_region(gate.text, small.shape, rgb.shape[:2]) if gate.text is not None else None
-        if region is None:
-            return self.engine.read(rgb)
-        return _read_region(self.engine, rgb, region)
-
     def analyse(self, path: str, stop: threading.Event, resume_at: float = 0.0,
                 on_records: OnTextRecords | None = None) -> TextAnalysis:
         """Text records of one file (time order of start). Raises ChannelError for a file that
         cannot be decoded. `on_records` gets records as they are finished (a long file commits as
         it goes); `resume_at` skips the pictures before it."""
-        import time
-
-        out = TextAnalysis()
-        gate = FrameGate(self.s.gate)
-        spans = SpanTracker()
-        patches: dict[int, tuple[Box, np.ndarray]] = {}  # id(record) -> (box, its region) when last seen
-        kept: list[tuple[float, np.ndarray]] = []  # gate pictures since the last read (incl. it)
+        reader = TextReader(self.s, self.engine, on_records)
         report = decode.DecodeReport()
-        done: list[TextRecord] = []
-        joiner = Joiner(self.s.gate.min_gap + self.s.gate.check_interval)
-
-        def finish(recs: list[TextRecord], now: float, last: bool = False) -> None:
-            for r in recs:
-                r.t_end = round(_end(r, patches.pop(id(r), None), kept, now), 3)
-                r.t_start = round(r.t_start, 3)
-            final = joiner.add(recs, now) + (joiner.flush() if last else [])
-            done.extend(final)
-            if final and on_records is not None:
-                on_records(sorted(final, key=lambda r: r.t_start))
-
-        last: Decoded | None = None
+        seen_any = False
         try:
             for d in decoded_frames(path, stop, report):
-                last = d
-                if d.t < resume_at or not gate.due(d.t):
-                    continue
-                small = d.small()
-                cut, read = gate.look(d.t, small)
-                if cut and spans.open:  # a new shot: what was on screen ended with the last one
-                    finish(spans.close_all(), d.t)
-                if not read:
-                    kept.append((d.t, small))
-                    continue
-                rgb = d.rgb()
-                t0 = time.perf_counter()
-                lines = self._read(rgb, gate, small)
-                out.ocr_seconds += time.perf_counter() - t0
-                out.frames_read += 1
-                closed, opened = spans.feed(d.t, lines, rgb.shape[1], rgb.shape[0])
-                finish(closed, d.t)
-                for r in opened:
-                    r.t_start = _start(r.box, small, kept, d.t)
-                for o in spans.open:
-                    patches[id(o.rec)] = (o.last_box, _region(small, o.last_box))
-                kept = [(d.t, small)]
+                seen_any = True
+                if d.t >= resume_at and reader.wants(d.t):
+                    reader.feed(d.t, d.small(), d.rgb)
         except decode.DecodeError as e:
             raise ChannelError(str(e)) from None
-        end = report.end + (0.04 if last is not None else 0.0)
-        if stop.is_set():
-            out.complete = False
-        finish(spans.close_all(), end, last=True)
-        out.records = sorted(done, key=lambda r: (r.t_start, r.box[1]))
-        out.seconds = round(end, 3)
-        out.frames_checked = gate.checked
-        out.reasons = dict(gate.why)
+        out = reader.finish(report.end + (0.04 if seen_any else 0.0))
+        out.complete = not stop.is_set()
         if report.decode_errors:
             out.note = f"{report.decode_errors} decode errors skipped" + (f" ({report.note})" if report.note else "")
         return out
+
+
+class TextReader:
+    """Pictures in (time order), text records out, whoever decodes: the channel's own pass, or a
+    decode shared with the visual pass (call `wants(t)` per decoded picture, then `feed`)."""
+
+    def __init__(self, settings: TextSettings, engine: OcrEngine, on_records: OnTextRecords | None = None) -> None:
+        self.s, self.engine, self.on_records = settings, engine, on_records
+        self.gate = FrameGate(settings.gate)
+        self.spans = SpanTracker()
+        self.patches: dict[int, tuple[Box, np.ndarray]] = {}  # id(record) -> (box, its region) when last seen
+        self.kept: list[tuple[float, np.ndarray]] = []  # gate pictures since the last read (incl. it)
+        self.joiner = Joiner(settings.gate.min_gap + settings.gate.check_interval)
+        self.out = TextAnalysis()
+
+    def wants(self, t: float) -> bool:
+        """Whether the picture at `t` is one to feed (else skip it without converting it)."""
+        return self.gate.due(t)
+
+    def feed(self, t: float, small: np.ndarray, rgb: Callable[[], np.ndarray]) -> None:
+        """One picture: its luma picture (about 480 wide, see frames.Decoded.small) and a way to
+        get its full RGB picture, called only when it is read."""
+        cut, read = self.gate.look(t, small)
+        if cut and self.spans.open:  # a new shot: what was on screen ended with the last one
+            self._finish(self.spans.close_all(), t)
+        if not read:
+            self.kept.append((t, small))
+            return
+        picture = rgb()
+        t0 = time.perf_counter()
+        lines = self._read(picture, small)
+        self.out.ocr_seconds += time.perf_counter() - t0
+        self.out.frames_read += 1
+        closed, opened = self.spans.feed(t, lines, picture.shape[1], picture.shape[0])
+        self._finish(closed, t)
+        for r in opened:
+            r.t_start = _start(r.box, small, self.kept, t)
+        for o in self.spans.open:
+            self.patches[id(o.rec)] = (o.last_box, _region(small, o.last_box))
+        self.kept = [(t, small)]
+
+    def finish(self, end: float) -> TextAnalysis:
+        """Close what is still on screen at `end` (seconds) and return everything found."""
+        self._finish(self.spans.close_all(), end, last=True)
+        out = self.out
+        out.records.sort(key=lambda r: (r.t_start, r.box[1]))
+        out.seconds = round(end, 3)
+        out.frames_checked = self.gate.checked
+        out.reasons = dict(self.gate.why)
+        return out
+
+    def _finish(self, recs: list[TextRecord], now: float, last: bool = False) -> None:
+        for r in recs:
+            r.t_end = round(_end(r, self.patches.pop(id(r), None), self.kept, now), 3)
+            r.t_start = round(r.t_start, 3)
+        final = self.joiner.add(recs, now) + (self.joiner.flush() if last else [])
+        self.out.records.extend(final)
+        if final and self.on_records is not None:
+            self.on_records(sorted(final, key=lambda r: r.t_start))
+
+    def _read(self, rgb: np.ndarray, small: np.ndarray) -> list[OcrLine]:
+        """Read the part of the picture around its text-like blocks."""
+        if self.gate.text is None:
+            return self.engine.read(rgb)
+        return _read_region(self.engine, rgb, text_region(self.gate.text, small.shape, rgb.shape[:2]))
 
 
 def _read_region(engine: OcrEngine, rgb: np.ndarray, region: tuple[int, int, int, int]) -> list[OcrLine]:
