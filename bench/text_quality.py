@@ -11,7 +11,8 @@ Cost: the text channel's wall time on the good clips of ../shared/footage agains
 channel's decode (reelcore.decode.sample_frames, default settings) plus embedding of the frames
 it samples (ViT-B-32, random weights: same speed as trained ones), same run, same box.
 
-    .venv/bin/python bench/text_quality.py [--clip /tmp/text_quality.mp4] [--no-cost]
+    .venv/bin/python bench/text_quality.py [--clip /tmp/text_quality.mp4] [--no-cost] [--no-quality]
+        [--det-side 960] [--no-presence]   (the last two: quality only, to see what small text needs)
 """
 
 from __future__ import annotations
@@ -26,7 +27,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from reelcore.channels.text.channel import TextChannel  # noqa: E402
+from reelcore.channels.text.channel import TextChannel, TextSettings  # noqa: E402
+from reelcore.channels.text.gate import GateSettings  # noqa: E402
 from reelcore.channels.text.match import match_text  # noqa: E402
 from tests.textvideo import FOOTAGE, Card, quality_clip, render  # noqa: E402
 
@@ -40,14 +42,14 @@ def _found(word: str, text: str) -> bool:
     return m is not None and m.phrase
 
 
-def quality(clip_path: Path) -> None:
+def quality(clip_path: Path, settings: TextSettings) -> None:
     clip = quality_clip()
     if not clip_path.exists():
         t = time.perf_counter()
         render(clip, clip_path)
         print(f"rendered {clip_path} ({clip.duration:.1f} s) in {time.perf_counter() - t:.0f} s")
     t = time.perf_counter()
-    an = TextChannel().analyse(str(clip_path), threading.Event())
+    an = TextChannel(settings).analyse(str(clip_path), threading.Event())
     wall = time.perf_counter() - t
     print(f"analysed in {wall:.1f} s: {an.frames_checked} pictures checked, {an.frames_read} read, "
           f"OCR {an.ocr_seconds:.1f} s, {len(an.records)} records")
@@ -162,8 +164,11 @@ if __name__ == "__main__":
     ap.add_argument("--clip", type=Path, default=Path("/tmp/text_quality.mp4"))
     ap.add_argument("--no-cost", action="store_true")
     ap.add_argument("--no-quality", action="store_true")
+    ap.add_argument("--det-side", type=int, default=TextSettings().det_side)
+    ap.add_argument("--no-presence", action="store_true", help="quality without the text-presence test")
     a = ap.parse_args()
     if not a.no_quality:
-        quality(a.clip)
+        gate = GateSettings(edge_blocks=0) if a.no_presence else GateSettings()
+        quality(a.clip, TextSettings(gate=gate, det_side=a.det_side))
     if not a.no_cost:
         cost()

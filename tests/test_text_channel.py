@@ -108,3 +108,14 @@ def test_sparse_reads_still_place_start_and_end(analysed, tmp_path):
     rec = _found(an.records, "scene 42 take 3")
     assert rec is not None and rec.seen == 1  # read once, at 3.0 s
     assert abs(rec.t_start - slate.start) <= 0.6 and abs(rec.t_end - slate.end) <= 0.6, (rec.t_start, rec.t_end)
+
+
+def test_identity_changes_with_every_output_changing_setting():
+    from reelcore.channels.text.channel import TextSettings
+    from reelcore.channels.text.gate import GateSettings
+
+    base = TextChannel().identity
+    assert TextChannel(TextSettings(gate=GateSettings(edge_step=50))).identity != base
+    assert TextChannel(TextSettings(det_side=1280)).identity != base
+    assert TextChannel(TextSettings(min_confidence=0.7)).identity != base
+    assert TextChannel(TextSettings()).identity == base

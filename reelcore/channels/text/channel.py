@@ -10,6 +10,7 @@ kept picture where it still did: sparse reads, start times to within `check_inte
 
 from __future__ import annotations
 
+import hashlib
 import threading
 import time
 from collections.abc import Callable
@@ -76,8 +77,9 @@ class TextChannel(Channel):
 
     @property
     def identity(self) -> str:
-        g = self.s.gate
-        return f"{VERSION}-{self.engine.identity}-g{g.check_interval:g}-{g.min_gap:g}-{g.max_gap:g}"
+        # Every gate setting changes which pictures are read, so all of them are in the identity.
+        gate = hashlib.sha1(repr(self.s.gate).encode()).hexdigest()[:8]
+        return f"{VERSION}-{self.engine.identity}-gate{gate}"
 
     def analyse(self, path: str, stop: threading.Event, resume_at: float = 0.0,
                 on_records: OnTextRecords | None = None) -> TextAnalysis:
