@@ -155,6 +155,14 @@ def test_a_file_analysed_again_keeps_its_people(people):
     assert len(people.db.tracks()) == 2 and len(people.db.people()) == 2
 
 
+def test_a_split_survives_regrouping(people):
+    a = _faces(13, 3)
+    pid = people.add("v1", "/v1.mp4", "id", [_track(v) for v in a])[0]  # unnamed: nothing pinned yet
+    out = people.split(people.db.tracks()[0].id)
+    people.regroup()
+    assert people.db.person(out.id).tracks == 1 and people.db.person(pid).tracks == 2
+
+
 def test_unknown_name_says_the_closest(people):
     pid = people.add("v1", "/v1.mp4", "id", [_track(_faces(9, 1)[0])])[0]
     people.name(pid, "Legolas")

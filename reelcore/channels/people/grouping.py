@@ -211,11 +211,14 @@ class People:
         return self.db.person(a.id)
 
     def split(self, track_id: int) -> Person:
-        """One track out of its person, into a new unnamed person (pinned there)."""
+        """One track out of its person, into a new unnamed person. Both sides are pinned: the user
+        said they are two people, so a re-grouping keeps them apart."""
         tr = self.db.track(track_id)
         with self.db.tx() as db:
             pid = self.db.new_person(db)
             db.execute("UPDATE face_tracks SET person_id = ?, pinned = 1 WHERE id = ?", (pid, tr.id))
+            if tr.person_id is not None:
+                db.execute("UPDATE face_tracks SET pinned = 1 WHERE person_id = ?", (tr.person_id,))
             self.db._drop_empty(db)
         return self.db.person(pid)
 
