@@ -230,3 +230,31 @@ def test_channel_analyses_and_commits_a_file(tmp_path):
         ch.analyse(str(bad), threading.Event())
     ch.forget()
     assert ch.db().tracks() == [] and ch.db().people() == []
+
+
+def test_two_named_people_together_on_real_footage(asl_tracks, tmp_path):
+    """friday.mp4 (ground truth in bench/people_quality.py): the woman in the top hat (upper right)
+    is on screen throughout, the switchboard operator (middle) shows her face from 1.5 s on."""
+    from reelcore.channels.people.query import together
+
+    s = PeopleSettings(sample_fps=2.0)
+    friday = analyse_file(str(FOOTAGE / "friday.mp4"), shared_engine(s.detector, s.upsample), s).tracks
+    people = People(PeopleDB(tmp_path / "p.sqlite3"), s.match_threshold)
+    pids = people.add("fri", "/f/friday.mp4", "id", friday)
+    for f, tracks in asl_tracks.items():
+        people.add(f, f"/f/{f}", "id", tracks)
+    tophat = {p for p, t in zip(pids, friday, strict=True) if t.box[1] < 160}
+    operator = {p for p, t in zip(pids, friday, strict=True) if t.box[1] >= 160}
+    assert len(tophat) == 1 and len(operator) == 1 and tophat != operator, "one person each across cuts"
+    people.name(tophat.pop(), "Hildy")
+    people.name(operator.pop(), "Operator")
+    signer = people.db.tracks("WHERE video_id = 'asl_book.mkv'")[0].person_id
+    people.name(signer, "Signer")
+    got = together(people, ["hildy", "Operator"])
+    assert len(got) == 1 and got[0].path == "/f/friday.mp4"
+    assert 1.0 <= got[0].start <= 1.6 and got[0].end >= 3.5
+    assert set(got[0].strips) == {"Hildy", "Operator"}
+    assert together(people, ["Hildy", "Signer"]) == []  # never on screen together
+    assert {m.path for m in together(people, ["Signer"])} == {"/f/asl_book.mkv", "/f/asl_walk.mkv"}
+    with pytest.raises(PeopleError, match="closest: Hildy"):
+        together(people, ["Hildi", "Operator"])
