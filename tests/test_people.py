@@ -219,8 +219,14 @@ def test_channel_analyses_and_commits_a_file(tmp_path):
     assert isinstance(ch, Channel) and ch.name == "people" and ch.enabled and "resnet128-5pt" in ch.identity
     an = ch.analyse(str(FOOTAGE / "asl_book.mkv"), threading.Event())
     assert an.complete and len(an.tracks) == 1 and an.seconds > 3
-    assert ch.commit("vid-book", "/x/asl_book.mkv", an) == ch.commit("vid-book", "/x/asl_book.mkv", an)
-    assert len(ch.db().tracks()) == 1, "a re-run replaces the file's tracks"
+    import chromadb
+    from chromadb.config import Settings as ChromaSettings
+
+    client = chromadb.PersistentClient(path=str(tmp_path / "chroma"),
+                                       settings=ChromaSettings(anonymized_telemetry=False))
+    fs = ch.store(client, "reelfind")
+    assert ch.commit("vid-book", "/x/asl_book.mkv", an, fs) == ch.commit("vid-book", "/x/asl_book.mkv", an, fs)
+    assert len(ch.db().tracks()) == 1 and fs.count() == 1, "a re-run replaces the file's tracks"
     stop = threading.Event()
     stop.set()
     assert not ch.analyse(str(FOOTAGE / "asl_walk.mkv"), stop).complete
@@ -228,8 +234,9 @@ def test_channel_analyses_and_commits_a_file(tmp_path):
     bad.write_bytes(b"not a video" * 100)
     with pytest.raises(ChannelError):
         ch.analyse(str(bad), threading.Event())
-    ch.forget()
+    ch.forget(client, "reelfind")
     assert ch.db().tracks() == [] and ch.db().people() == []
+    assert not [c for c in client.list_collections() if "people" in str(getattr(c, "name", c))]
 
 
 def test_two_named_people_together_on_real_footage(asl_tracks, tmp_path):
@@ -258,3 +265,29 @@ def test_two_named_people_together_on_real_footage(asl_tracks, tmp_path):
     assert {m.path for m in together(people, ["Signer"])} == {"/f/asl_book.mkv", "/f/asl_walk.mkv"}
     with pytest.raises(PeopleError, match="closest: Hildy"):
         together(people, ["Hildi", "Operator"])
+
+
+def test_face_vectors_live_in_the_vector_store(asl_tracks, tmp_path):
+    """Real Chroma: tracks with video, span and box; the same signer's other clip is the nearest face."""
+    import chromadb
+    from chromadb.config import Settings as ChromaSettings
+
+    from reelcore.channels.people.store import FaceStore
+
+    client = chromadb.PersistentClient(path=str(tmp_path / "chroma"),
+                                       settings=ChromaSettings(anonymized_telemetry=False))
+    fs = FaceStore(client, "reelfind", PeopleSettings().identity)
+    for f, tracks in asl_tracks.items():
+        fs.replace_video(f, f"/f/{f}", tracks)
+        fs.replace_video(f, f"/f/{f}", tracks)  # a re-run overwrites
+    assert fs.count() == 3
+    hits = fs.nearest(asl_tracks["asl_book.mkv"][0].vector, 3)
+    assert [h.video_id for h in hits] == ["asl_book.mkv", "asl_walk.mkv", "asl_eat_vfr.mp4"]
+    assert hits[0].distance < 1e-3 and hits[1].distance < PeopleSettings().match_threshold < hits[2].distance
+    assert hits[1].end > hits[1].start and len(hits[1].box) == 4
+    fs.set_path("asl_walk.mkv", "/moved/asl_walk.mkv")
+    assert fs.nearest(asl_tracks["asl_walk.mkv"][0].vector, 1)[0].path == "/moved/asl_walk.mkv"
+    fs.delete_video("asl_eat_vfr.mp4")
+    assert fs.count() == 2
+    fs.drop()
+    assert FaceStore(client, "reelfind", PeopleSettings().identity).count() == 0

@@ -11,6 +11,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from ...decode import DecodeError
 from ..base import Analysis, Channel, ChannelError, OnRecords
@@ -19,6 +20,7 @@ from .engine import EngineError, shared_engine
 from .grouping import People
 from .people_db import PeopleDB
 from .settings import PeopleSettings
+from .store import FaceStore
 from .tracks import FaceTrack
 
 WHO = "who"
@@ -71,13 +73,28 @@ class PeopleChannel(Channel):
         return PeopleAnalysis(seconds=found.seconds, note=found.note, complete=found.complete,
                               tracks=found.tracks, faces=found.faces)
 
-    def commit(self, video_id: str, path: str, an: PeopleAnalysis) -> list[int]:
-        """Replace a file's tracks with this pass's and give each a person. Returns person ids."""
+    def commit(self, video_id: str, path: str, an: PeopleAnalysis, store: FaceStore | None = None) -> list[int]:
+        """Replace a file's tracks with this pass's and give each a person. Returns person ids.
+        The vector store first: a failure there (StoreError) leaves the people tables as they were."""
+        if store is not None:
+            store.replace_video(video_id, path, an.tracks)
         return self.people().replace_video(video_id, path, self.identity, an.tracks)
 
-    def remove_video(self, video_id: str) -> int:
+    def remove_video(self, video_id: str, store: FaceStore | None = None) -> int:
+        if store is not None:
+            store.delete_video(video_id)
         return self.db().remove_video(video_id)
 
-    def forget(self) -> None:
-        """Every face vector, crop and name (`reelfind forget --channel people`)."""
+    def store(self, client: Any, prefix: str, where: str = "the vector store") -> FaceStore:
+        """This identity's collection on the frame store's Chroma client."""
+        return FaceStore(client, prefix, self.identity, where)
+
+    def forget(self, client: Any = None, prefix: str = "reelfind") -> None:
+        """Every face vector, crop and name (`reelfind forget --channel people`): every people
+        collection of every identity on `client`, and the people tables."""
+        if client is not None:
+            for c in client.list_collections():
+                name = str(getattr(c, "name", c))
+                if name.startswith(f"{prefix}-people-"):
+                    client.delete_collection(name)
         self.db().forget()
