@@ -1,6 +1,6 @@
 """People channel quality and cost with the real dlib weights, on the shared footage with faces.
 
-    .venv/bin/python bench/people_quality.py [--fps 2] [--threshold 0.4] [--cnn]
+    .venv/bin/python bench/people_quality.py [--fps 2] [--threshold 0.32] [--upsample 1] [--cnn]
 
 Ground truth (established by looking at the sampled frames, contact sheets of every sample with
 the detections drawn, by a person; see the notes next to each entry):
@@ -59,7 +59,8 @@ def friday_label(box: tuple[int, int, int, int]) -> str | None:
 def detection_scores(eng: FaceEngine, s: PeopleSettings) -> dict[str, float]:
     hits = {k: 0 for k in FRIDAY_GT}
     false = 0
-    for fr in sample_frames(str(FOOTAGE / FRIDAY), sampling_for(s)):
+    s2 = s.model_copy(update={"sample_fps": 2.0})  # the ground truth is per 0.5 s sample
+    for fr in sample_frames(str(FOOTAGE / FRIDAY), sampling_for(s2)):
         t = round(fr.t_frame * 2) / 2
         for f in eng.detect(np.asarray(fr.image), s.min_face):
             lab = friday_label(f.box)
@@ -96,9 +97,10 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--fps", type=float, default=2.0)
     ap.add_argument("--threshold", type=float, default=PeopleSettings().match_threshold)
+    ap.add_argument("--upsample", type=int, default=PeopleSettings().upsample)
     ap.add_argument("--cnn", action="store_true", help="also time the CNN detector (slow on CPU)")
     a = ap.parse_args()
-    s = PeopleSettings(sample_fps=a.fps, match_threshold=a.threshold)
+    s = PeopleSettings(sample_fps=a.fps, match_threshold=a.threshold, upsample=a.upsample)
     eng = FaceEngine(s.detector, s.upsample)
     t0 = time.perf_counter()
     eng.warm()
@@ -115,6 +117,14 @@ def main() -> None:
             found = e.detect(frame)
         print(f"detect {det} upsample={up}: {(time.perf_counter() - t0) / n * 1000:.0f} ms/frame "
               f"(640x480), {len(found)} face(s)")
+    hd = np.asarray(next(iter(sample_frames(str(FOOTAGE / "butterfly.mov"), sampling_for(s)))).image)
+    for up in (0, 1):
+        e = FaceEngine("hog", up).warm()
+        t0 = time.perf_counter()
+        for _ in range(5):
+            e.detect(hd)
+        print(f"detect hog upsample={up}: {(time.perf_counter() - t0) / 5 * 1000:.0f} ms/frame "
+              f"({hd.shape[1]}x{hd.shape[0]})")
     chip = eng.chip(frame, eng.detect(frame)[0])
     t0 = time.perf_counter()
     eng.embed_chips([chip] * 5)

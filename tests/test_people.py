@@ -71,7 +71,7 @@ def _faces(seed: int, n: int, spread: float = 0.05) -> list[np.ndarray]:
 
 @pytest.fixture()
 def people(tmp_path) -> People:
-    return People(PeopleDB(tmp_path / "people.sqlite3"), threshold=0.32)
+    return People(PeopleDB(tmp_path / "people.sqlite3"), threshold=0.30)
 
 
 def test_new_footage_of_a_named_person_is_recognised(people):
@@ -177,12 +177,12 @@ def test_unknown_name_says_the_closest(people):
 def test_names_survive_reopen_and_file_removal(tmp_path):
     path = tmp_path / "people.sqlite3"
     a = _faces(10, 3)
-    people = People(PeopleDB(path), 0.32)
+    people = People(PeopleDB(path), 0.30)
     pid = people.add("v1", "/v1.mp4", "id", [_track(v) for v in a[:2]])[0]
     people.name(pid, "Maria")
     people.db.remove_video("v1")  # every track of Maria gone (file deleted or re-analysed)
     people.db.close()
-    people = People(PeopleDB(path), 0.32)
+    people = People(PeopleDB(path), 0.30)
     assert people.resolve("Maria").tracks == 0
     assert people.add("v9", "/v9.mp4", "id", [_track(a[2])]) == [pid], "the name still recognises the face"
     people.db.forget()
