@@ -291,3 +291,29 @@ def test_face_vectors_live_in_the_vector_store(asl_tracks, tmp_path):
     assert fs.count() == 2
     fs.drop()
     assert FaceStore(client, "reelfind", PeopleSettings().identity).count() == 0
+
+
+def _naive_linkage(v: np.ndarray, groups: list[list[int]], anchored: list[bool], thr: float) -> list[list[int]]:
+    gs, an = [list(g) for g in groups], list(anchored)
+    d = np.linalg.norm(v[:, None] - v[None], axis=2)
+    while True:
+        pairs = [(d[np.ix_(gs[a], gs[b])].mean(), a, b) for a in range(len(gs)) for b in range(a + 1, len(gs))
+                 if not (an[a] and an[b])]
+        if not pairs or min(pairs)[0] >= thr:
+            return gs
+        _, a, b = min(pairs)
+        gs[a] += gs[b]
+        an[a] = an[a] or an[b]
+        del gs[b], an[b]
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_average_linkage_matches_the_textbook_definition(seed):
+    rng = np.random.default_rng(seed)
+    cents = [unit(rng.normal(size=16)) for _ in range(6)]
+    v = np.stack([unit(cents[k % 6] + 0.6 * unit(rng.normal(size=16))) for k in range(40)]).astype(np.float32)
+    groups = [[0, 6], [1], [2, 8, 14]] + [[k] for k in range(3, 40) if k not in (6, 8, 14)]
+    anchored = [True, True, True] + [False] * (len(groups) - 3)
+    want = sorted(sorted(g) for g in _naive_linkage(v, groups, anchored, 0.9))
+    got = sorted(sorted(g) for g in average_linkage(v, groups, anchored, 0.9))
+    assert got == want and 3 <= len(got) < 40

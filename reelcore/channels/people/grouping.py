@@ -21,6 +21,8 @@ import numpy as np
 from .people_db import PeopleDB, PeopleError, Person, TrackRow, clean_name
 from .tracks import FaceTrack, unit
 
+MAX_REGROUP = 8000  # tracks in one re-grouping: an n x n float32 and an m x m float64 matrix (~0.8 GB)
+
 
 def _centroids(rows: list[TrackRow]) -> dict[int, np.ndarray]:
     by: dict[int, list[np.ndarray]] = {}
@@ -37,17 +39,29 @@ def average_linkage(vectors: np.ndarray, groups: list[list[int]], anchored: list
     m = len(groups)
     if m < 2:
         return [list(g) for g in groups]
-    d = np.linalg.norm(vectors[:, None, :] - vectors[None, :, :], axis=2)
-    c = np.array([[d[np.ix_(a, b)].mean() for b in groups] for a in groups], dtype=np.float64)
+    if len(vectors) > MAX_REGROUP:
+        raise PeopleError(f"{len(vectors)} face tracks are more than one re-grouping handles ({MAX_REGROUP})")
+    v = np.asarray(vectors, np.float32)
+    sq = (v * v).sum(axis=1)
+    d = np.sqrt(np.maximum(sq[:, None] + sq[None, :] - 2.0 * (v @ v.T), 0.0))  # n x n, float32
+    member = np.zeros((m, len(v)), np.float32)
+    for k, g in enumerate(groups):
+        member[k, g] = 1.0 / len(g)
+    c = (member @ d @ member.T).astype(np.float64)  # mean pairwise distance between groups
+    del d
     size = np.array([len(g) for g in groups], dtype=np.float64)
     anch = np.array(anchored, dtype=bool)
     alive = np.ones(m, dtype=bool)
     members = [list(g) for g in groups]
     np.fill_diagonal(c, np.inf)
     c[np.ix_(anch, anch)] = np.inf
+    # each row's nearest group, kept up to date: one merge costs O(m), not a scan of the matrix
+    near = np.argmin(c, axis=1)
+    best = c[np.arange(m), near]
     while True:
-        i, j = np.unravel_index(np.argmin(c), c.shape)
-        if not np.isfinite(c[i, j]) or c[i, j] >= threshold:
+        i = int(np.argmin(best))
+        j = int(near[i])
+        if not np.isfinite(best[i]) or best[i] >= threshold:
             break
         if anch[j] and not anch[i]:
             i, j = j, i  # keep the anchored group's index
@@ -61,6 +75,14 @@ def average_linkage(vectors: np.ndarray, groups: list[list[int]], anchored: list
         c[i, i] = np.inf
         if anch[i]:
             c[i, anch], c[anch, i] = np.inf, np.inf
+        best[j] = np.inf
+        # Rows whose nearest was i or j, and row i itself, look again. No other row can have come
+        # nearer to the merged group: an average of two distances is never below both of them
+        # (average linkage is reducible), and the anchor masks only ever raise distances.
+        stale = np.flatnonzero(alive & ((near == i) | (near == j)))
+        for k in (*stale.tolist(), i):
+            near[k] = int(np.argmin(c[k]))
+            best[k] = c[k, near[k]]
     return [members[k] for k in range(m) if alive[k]]
 
 
