@@ -14,7 +14,7 @@ import threading
 import numpy as np
 import pytest
 
-from reelcore.channels.people.analyse import analyse_file
+from reelcore.channels.people.analyse import analyse_file, sampling_for
 from reelcore.channels.people.engine import frontalness, shared_engine
 from reelcore.channels.people.grouping import People, average_linkage
 from reelcore.channels.people.people_db import MIGRATIONS, SCHEMA_VERSION, PeopleDB, PeopleError, migrate
@@ -47,6 +47,21 @@ def test_real_engine_groups_the_asl_signers_across_clips(asl_tracks, tmp_path):
     people.regroup()  # a full re-grouping agrees
     got = {f: people.db.tracks("WHERE video_id = ?", f)[0].person_id for f in asl_tracks}
     assert got[SAME_SIGNER[0]] == got[SAME_SIGNER[1]] != got[OTHER_SIGNER]
+
+
+def test_only_the_five_point_landmark_model_is_used():
+    """The 68-point model's training data forbids commercial use: it is never loaded or named."""
+    from pathlib import Path
+
+    import reelcore.channels.people as pkg
+    from reelcore.decode import sample_frames
+
+    s = PeopleSettings()
+    frame = next(iter(sample_frames(str(FOOTAGE / "asl_book.mkv"), sampling_for(s))))
+    faces = shared_engine(s.detector, s.upsample).detect(np.asarray(frame.image), s.min_face)
+    assert len(faces) == 1 and len(faces[0].landmarks) == 5
+    for f in Path(pkg.__file__).parent.glob("*.py"):
+        assert "68_face" not in f.read_text(), f
 
 
 def test_frontalness_from_five_landmarks():
