@@ -200,6 +200,8 @@ def test_names_survive_reopen_and_file_removal(tmp_path):
     people = People(PeopleDB(path), 0.30)
     assert people.resolve("Maria").tracks == 0
     assert people.add("v9", "/v9.mp4", "id", [_track(a[2])]) == [pid], "the name still recognises the face"
+    people.regroup()
+    assert people.resolve("Maria").tracks == 1, "a re-grouping keeps what the name recognised"
     people.db.forget()
     assert people.db.people() == [] and people.db.tracks() == []
 

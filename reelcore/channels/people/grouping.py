@@ -163,6 +163,7 @@ class People:
         flags = [True] * len(anchors) + [False] * len(loose)
         clusters = average_linkage(vecs, groups, flags, self.threshold)
         moved = 0
+        anchors_v = self.db.anchors()
         with self.db.tx() as db:
             used: set[int] = set()
             plan: list[tuple[int | None, list[int]]] = []
@@ -180,7 +181,11 @@ class People:
                             votes[rows[k].person_id] = votes.get(rows[k].person_id, 0) + 1
                     pid = max(votes, key=lambda p: votes[p]) if votes else None
                     if pid is not None and self._named(db, pid):
-                        pid = None  # a named person is only ever what its pinned tracks say
+                        # a named person takes unconfirmed tracks only when they look like its anchor
+                        anchor = anchors_v.get(pid)
+                        centre = unit(np.mean(vecs[members], axis=0))
+                        if anchor is None or float(np.linalg.norm(centre - anchor)) >= self.threshold:
+                            pid = None
                     if pid is None:
                         pid = self.db.new_person(db)
                     used.add(pid)
