@@ -167,8 +167,9 @@ class People:
         with self.db.tx() as db:
             used: set[int] = set()
             plan: list[tuple[int | None, list[int]]] = []
+            first_pinned = {pinned[p][0]: p for p in anchors}
             for members in clusters:  # anchored clusters first: they keep their person
-                anchor = next((p for p in anchors if pinned[p][0] in members), None)
+                anchor = next((first_pinned[k] for k in members if k in first_pinned), None)
                 plan.append((anchor, members))
                 if anchor is not None:
                     used.add(anchor)
@@ -182,9 +183,9 @@ class People:
                     pid = max(votes, key=lambda p: votes[p]) if votes else None
                     if pid is not None and self._named(db, pid):
                         # a named person takes unconfirmed tracks only when they look like its anchor
-                        anchor = anchors_v.get(pid)
+                        face = anchors_v.get(pid)
                         centre = unit(np.mean(vecs[members], axis=0))
-                        if anchor is None or float(np.linalg.norm(centre - anchor)) >= self.threshold:
+                        if face is None or float(np.linalg.norm(centre - face)) >= self.threshold:
                             pid = None
                     if pid is None:
                         pid = self.db.new_person(db)
