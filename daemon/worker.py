@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from reelcore.catalog import FAILED, FileRecord
+from reelcore.channels.base import ChannelUnavailable
 from reelcore.embedder import ModelLoadError
 from reelcore.runtime import Runtime
 from reelcore.store import StoreError
@@ -36,6 +37,8 @@ STORE_RETRY_SECONDS = 30.0  # wait before retrying a job that failed because the
 MODEL_RETRY_FIRST = 5.0  # transient model load failures: first wait, doubling up to MODEL_RETRY_MAX
 MODEL_RETRY_MAX = 300.0
 CHANNEL_RECHECK_SECONDS = 30.0  # idle worker: how often to look for due speech passes when none were
+CHANNEL_RETRY_SECONDS = 120.0  # the speech model could not be downloaded: try again after this
+CHANNEL_FIX_SECONDS = 3600.0  # the speech model setting is wrong: try again after this (or a restart)
 
 
 @dataclass
@@ -155,6 +158,11 @@ class Worker:
         except StoreError as e:
             log.error("%s; speech passes resume in %.0f s", e, STORE_RETRY_SECONDS)
             self._channels_idle_until = time.monotonic() + STORE_RETRY_SECONDS
+            return
+        except ChannelUnavailable as e:  # the speech model cannot be loaded now: visual work goes on
+            wait = CHANNEL_RETRY_SECONDS if e.transient else CHANNEL_FIX_SECONDS
+            log.error("speech: %s; trying again in %.0f s", e, wait)
+            self._channels_idle_until = time.monotonic() + wait
             return
         except Exception:
             log.exception("speech pass step failed (continuing)")

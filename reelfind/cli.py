@@ -169,6 +169,8 @@ def index(
     )
     if said is not None and (said["indexed"] or said["failed"]):
         err.print(f"speech: {said['indexed']} files ({said['segments']} segments), {len(said['failed'])} failed")
+    if said is not None and said.get("unavailable"):
+        err.print(f"  [yellow]speech not run[/yellow]: {said['unavailable']} (the next run tries again)")
     for w in summary["warnings"]:
         err.print(f"  [yellow]warning[/yellow] {w['path']}: {w['note']}")
     for f in (said or {}).get("failed", []):
@@ -179,10 +181,13 @@ def index(
 
 def _channel_passes(rt, paths: list[Path]) -> dict | None:
     """The speech passes due under `paths` (new files, a backfill, changed sidecars), after the visual work."""
+    from reelcore.channels.base import ChannelUnavailable
+
     passes = rt.channel_passes()
     if not passes.enabled:
         return None
     stop = threading.Event()
+    unavailable = None
     outcomes = []
     try:
         for p in paths:
@@ -197,9 +202,14 @@ def _channel_passes(rt, paths: list[Path]) -> dict | None:
     except KeyboardInterrupt:
         stop.set()
         raise
+    except ChannelUnavailable as e:  # the speech model cannot be loaded: the visual index is done anyway
+        unavailable = str(e)
     done = [o for o in outcomes if o.state == "indexed"]
-    return {"indexed": len(done), "segments": sum(o.records for o in done),
-            "failed": [{"path": o.path, "reason": o.reason} for o in outcomes if o.state == "failed"]}
+    res = {"indexed": len(done), "segments": sum(o.records for o in done),
+           "failed": [{"path": o.path, "reason": o.reason} for o in outcomes if o.state == "failed"]}
+    if unavailable:
+        res["unavailable"] = unavailable
+    return res
 
 
 def _run_with_progress(rt, todo, quiet: bool):

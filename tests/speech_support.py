@@ -62,3 +62,19 @@ def talking_clip(dest: Path, say: str = "we never went back", seconds: float = 3
     subprocess.run(cmd, check=True, capture_output=True)
     shutil.rmtree(work)
     return dest
+
+
+def long_talking_clip(dest: Path, seconds: float, say: str = "the river rose over the bridge at night") -> Path:
+    """A longer clip (1 fps test pattern) whose audio repeats espeak-ng's sentence with pauses."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    work = dest.parent / f".{dest.stem}-parts"
+    work.mkdir(exist_ok=True)
+    wav = work / "say.wav"
+    subprocess.run(["espeak-ng", "-w", str(wav), say], check=True, capture_output=True)
+    subprocess.run(["ffmpeg", "-loglevel", "error", "-y", "-f", "lavfi", "-i",
+                    f"testsrc=size=64x48:rate=1:duration={seconds}", "-stream_loop", "-1", "-i", str(wav),
+                    "-map", "0:v", "-map", "1:a", "-af", "apad=pad_dur=1.5,aresample=16000", "-ac", "1",
+                    "-c:v", "libx264", "-g", "1", "-pix_fmt", "yuv420p", "-c:a", "aac", "-t", str(seconds),
+                    str(dest)], check=True, capture_output=True)
+    shutil.rmtree(work)
+    return dest

@@ -60,6 +60,16 @@ class ChannelError(Exception):
     file's other channels do not."""
 
 
+class ChannelUnavailable(Exception):
+    """The channel's engine cannot run now (its model cannot be loaded or downloaded): not the
+    file's fault. The pass is given back (no attempt spent) and tried again later. `transient`:
+    may pass by itself (network); otherwise the admin must fix a setting."""
+
+    def __init__(self, message: str, transient: bool = False) -> None:
+        super().__init__(message)
+        self.transient = transient
+
+
 class Channel(ABC):
     """One kind of evidence. Subclasses live one per folder (`speech/`) or module (`visual.py`)."""
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from ..catalog import FAILED, INDEXED, Catalog, FileRecord
 from ..config import Settings
 from ..store import StoreError
-from .base import ChannelError, Segment
+from .base import ChannelError, ChannelUnavailable, Segment
 from .speech.channel import SpeechChannel
 from .speech.reader import SpeechIndex, speech_index
 from .state import ChannelStates
@@ -103,7 +103,10 @@ class ChannelPasses:
             return ChannelOutcome(rec.path, ch.name, FAILED, reason=why)
         halt = _Either(stop, should_yield)
         idx = self.index()
-        committed = {"n": 0}
+        resume_at = (row.cursor_ms or 0) / 1000
+        # A pass killed or stopped mid-way committed records up to its cursor: keep them, go on from there.
+        prior = idx.store.video(vid) if row.cursor_ms else []
+        committed = {"n": len(prior)}
 
         def on_records(segs: list[Segment]) -> None:  # a long pass (ASR) commits as it goes
             if segs:
@@ -113,16 +116,19 @@ class ChannelPasses:
 
         self.current = {"path": rec.path, "channel": ch.name, "started": time.time()}
         try:
-            an = ch.analyse(rec.path, halt, (row.cursor_ms or 0) / 1000, on_records)
+            if prior:
+                log.info("speech: resuming %s after %.1f s", rec.path, resume_at)
+            an = ch.analyse(rec.path, halt, resume_at, on_records)
             if halt.is_set() or not an.complete:
                 self.states.interrupted(vid, row.attempts)
                 return ChannelOutcome(rec.path, ch.name, INTERRUPTED, committed["n"])
-            idx.replace_video(vid, cur.path, an.segments)
-            self.states.finish(vid, len(an.segments), an.seconds or rec.duration, an.note, an.source_sig)
-            log.info("speech: %s: %d segments%s", rec.path, len(an.segments), f" ({an.note})" if an.note else "")
-            return ChannelOutcome(rec.path, ch.name, INDEXED, len(an.segments), an.seconds, an.note)
-        except StoreError:
-            self.states.interrupted(vid, row.attempts)
+            segments = sorted([*prior, *an.segments], key=lambda x: (x.start, x.end))
+            idx.replace_video(vid, cur.path, segments)
+            self.states.finish(vid, len(segments), an.seconds or rec.duration, an.note, an.source_sig)
+            log.info("speech: %s: %d segments%s", rec.path, len(segments), f" ({an.note})" if an.note else "")
+            return ChannelOutcome(rec.path, ch.name, INDEXED, len(segments), an.seconds, an.note)
+        except (StoreError, ChannelUnavailable):
+            self.states.interrupted(vid, row.attempts)  # not the file's fault: the attempt is given back
             raise
         except ChannelError as e:
             return self._fail(rec, str(e))

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from ...config import Settings, SpeechSettings
 from ..base import SAID, Analysis, Channel, ChannelError, OnRecords, Segment
+from .asr import Transcriber
 from .sources import read_sidecar, read_streams, sidecar_signature, sidecars
 
 log = logging.getLogger(__name__)
@@ -32,7 +33,7 @@ class SpeechChannel(Channel):
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.s = settings.channels.speech
-        self._asr = None  # loaded on first use (asr.py)
+        self._asr: Transcriber | None = None  # its model loads on first use (asr.py)
         self._asr_lock = threading.Lock()
 
     @property
@@ -74,21 +75,20 @@ class SpeechChannel(Channel):
         if segs and s.asr_when == "no_subtitles":
             return out
         asr = self.asr()
-        heard = asr.transcribe(path, stop, resume_at, on_records, subtitles=segs)
+        heard = asr.transcribe(path, stop, resume_at, on_records, subtitles=segs, source=f"asr:{asr_identity(s)}")
         if heard is None:  # asr_when = other_language and the subtitles are in the spoken language
             return out
         out.seconds = max(out.seconds, heard.seconds)
         out.complete = heard.complete
-        out.note = heard.note
+        out.note = heard.note or (f"no speech heard ({heard.language or 'language unknown'})"
+                                  if not heard.segments and not resume_at else None)
         out.segments = sorted(segs + heard.segments, key=lambda x: (x.start, x.end))
         return out
 
-    def asr(self):
+    def asr(self) -> Transcriber:
         """The ASR engine (loaded once, on first use; its model may download)."""
         with self._asr_lock:
             if self._asr is None:
-                from .asr import Transcriber
-
                 self._asr = Transcriber(self.settings)
             return self._asr
 
