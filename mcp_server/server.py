@@ -42,6 +42,7 @@ from starlette.applications import Starlette
 
 from reelcore.catalog import CatalogError
 from reelcore.channels.fuse import search_channels
+from reelcore.channels.scenes_said import find_scenes_channels
 from reelcore.channels.speech.transcript import get_transcript as get_transcript_of
 from reelcore.config import Settings
 from reelcore.embedder import ModelLoadError
@@ -234,7 +235,8 @@ def build_server(provider: ServiceProvider, *, warm: bool = True) -> MCPServer:
         all_of: Annotated[list[Annotated[str, Field(min_length=1, max_length=q.max_query_chars)]] | None,
                           Field(max_length=8, description=(
                               "things that must ALL be in the picture at the same time, e.g. "
-                              "['Aragorn', 'Legolas'] or ['a car', 'two people talking']"))] = None,
+                              "['Aragorn', 'Legolas'] or ['a car', 'two people talking']; an item "
+                              "'said:<words>' must be said there instead, e.g. ['a boat', 'said:storm']"))] = None,
         limit: Limit = 10, path_glob: Glob = None,
         threshold_z: Annotated[float, Field(ge=0, le=20, allow_inf_nan=False, description=(
             "every concept must be at least this many sigmas above its background; lower finds more"))] = 2.5,
@@ -252,8 +254,9 @@ def build_server(provider: ServiceProvider, *, warm: bool = True) -> MCPServer:
         concepts = ([description] if description and description.strip() else []) + list(all_of or [])
         if not concepts:
             raise ToolError("give a description or all_of=[...] (the things that must be in the picture)")
-        await _model_ready(provider, ctx)
-        out = await _run(provider, SearchService.scenes, concepts, limit, path_glob, threshold_z, min_duration)
+        if any(not c.strip().lower().startswith("said:") for c in concepts):
+            await _model_ready(provider, ctx)
+        out = await _run(provider, find_scenes_channels, concepts, limit, path_glob, threshold_z, min_duration)
         return _result(out, _moment_images(out, thumbnails, thumbs_dir))
 
     @mcp.tool(title="Moments similar to a moment", annotations=READ_ONLY, meta=ui_meta())

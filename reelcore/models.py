@@ -89,6 +89,8 @@ class SceneOut(BaseModel):
     snapped_to_shots: bool = Field(description="bounds widened to the surrounding shot cuts")
     thumbnail: str | None
     uri: str
+    said: dict[str, SaidOut] | None = Field(None, description=(
+        "for 'said:' items of all_of: where each phrase is said in or next to the scene"))
 
 
 class ScenesOut(BaseModel):
@@ -99,6 +101,7 @@ class ScenesOut(BaseModel):
     best_z: float | None
     videos_scanned: int
     scenes: list[SceneOut]
+    said: list[str] | None = Field(None, description="phrases that must also be said in each scene")
 
 
 class TimelinePoint(BaseModel):

@@ -285,12 +285,29 @@ def test_mcp_session_said_search_and_get_transcript(tmp_path):
             bad = r
             r = await c.call_tool("index_status", {})
             st = check_structured(tools["index_status"], r)
-            return said, both, tr, bad, st
+            scenes = {}
+            for key, items in {"said": ["said:never went back", "said:we"], "apart": ["said:storm", "said:back"],
+                               "mixed": ["a test pattern", "said:hello storm"],
+                               "unsaid": ["a test pattern", "said:helicopter"]}.items():
+                r = await c.call_tool("find_scenes", {"all_of": items, "threshold_z": 0.0})
+                scenes[key] = check_structured(tools["find_scenes"], r)
+            return said, both, tr, bad, st, scenes
 
     try:
-        said, both, tr, bad, st = anyio.run(main)
+        said, both, tr, bad, st, scenes = anyio.run(main)
     finally:
         rt.close()
+    sc = scenes["said"]
+    assert sc["match"] == "good" and len(sc["scenes"]) == 1 and sc["said"] == ["never went back", "we"]
+    assert sc["scenes"][0]["said"]["never went back"]["text"] == "We never went back"
+    # Said 0.3-1.4 s and 1.6-2.9 s: within merge_gap of each other, so together.
+    assert len(scenes["apart"]["scenes"]) == 1
+    assert scenes["mixed"]["scenes"], scenes["mixed"]["message"]
+    for scene in scenes["mixed"]["scenes"]:  # seen scenes kept only where the phrase is said near them
+        q = scene["said"]["hello storm"]
+        assert q["text"] == "Hello storm world" and scene["start"] - 2.0 <= q["start"] <= scene["end"] + 2.0
+    assert scenes["unsaid"]["scenes"] == [] and scenes["unsaid"]["match"] == "none"
+    assert "'helicopter'" in scenes["unsaid"]["message"]
     assert said["match"] == "good" and said["channels"]["said"]["match"] == "good" and "seen" not in said["channels"]
     m = said["moments"][0]
     assert m["channels"] == ["said"] and m["said"]["text"] == "We never went back" and m["said"]["phrase"]

@@ -14,7 +14,14 @@ from pathlib import Path
 WHISPER_VOCAB = 51866  # as large-v3 (100 languages): CTranslate2 then treats the model as multilingual
 
 
-def build_tiny_whisper(out: Path) -> Path:
+# Real Whisper sizes (d_model, layers per side, heads, ffn) for bench/asr_throughput.py: random
+# weights of the real shape cost what trained ones do per window.
+SIZES = {"tiny": (384, 4, 6, 1536), "base": (512, 6, 8, 2048), "small": (768, 12, 12, 3072),
+         "medium": (1024, 24, 16, 4096)}
+
+
+def build_tiny_whisper(out: Path, size: tuple[int, int, int, int] = (64, 1, 2, 128)) -> Path:
+    """A random-weight Whisper of `size` (d_model, layers, heads, ffn) in CTranslate2 int8 format."""
     import torch
     from ctranslate2.converters import TransformersConverter
     from faster_whisper.tokenizer import _LANGUAGE_CODES
@@ -38,9 +45,11 @@ def build_tiny_whisper(out: Path) -> Path:
     hf.mkdir(parents=True, exist_ok=True)
     WhisperTokenizerFast(tokenizer_object=tok, bos_token="<|endoftext|>", eos_token="<|endoftext|>",
                          unk_token="<|endoftext|>", pad_token="<|endoftext|>").save_pretrained(hf)
-    cfg = WhisperConfig(vocab_size=WHISPER_VOCAB, num_mel_bins=80, encoder_layers=1, encoder_attention_heads=2,
-                        decoder_layers=1, decoder_attention_heads=2, d_model=64, encoder_ffn_dim=128,
-                        decoder_ffn_dim=128, max_source_positions=1500, max_target_positions=448,
+    d, layers, heads, ffn = size
+    cfg = WhisperConfig(vocab_size=WHISPER_VOCAB, num_mel_bins=80, encoder_layers=layers,
+                        encoder_attention_heads=heads, decoder_layers=layers, decoder_attention_heads=heads,
+                        d_model=d, encoder_ffn_dim=ffn, decoder_ffn_dim=ffn, max_source_positions=1500,
+                        max_target_positions=448,
                         pad_token_id=eot, bos_token_id=eot, eos_token_id=eot, decoder_start_token_id=sot)
     torch.manual_seed(0)
     model = WhisperForConditionalGeneration(cfg)
