@@ -13,7 +13,6 @@ import json
 import logging
 import sqlite3
 import threading
-import time
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -29,7 +28,6 @@ CREATE VIRTUAL TABLE IF NOT EXISTS seg USING fts5(
 CREATE VIRTUAL TABLE IF NOT EXISTS vocab USING fts5vocab(seg, row);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
 """
-CHECK_EVERY = 5.0  # seconds between comparisons with the store's count on the read side
 
 
 class SpeechFTS:
@@ -40,7 +38,6 @@ class SpeechFTS:
         self._db = sqlite3.connect(path, check_same_thread=False, timeout=30, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.executescript(SCHEMA)
-        self._checked = 0.0
         self._vocab: tuple[int, list[str]] | None = None
 
     def close(self) -> None:
@@ -89,17 +86,25 @@ class SpeechFTS:
             self._vocab = None
             return self.count()
 
-    def sync(self, store_count: int, items: Iterable[tuple[str, str, str, Segment]] | None = None,
+    @property
+    def generation(self) -> str:
+        with self._lock:
+            row = self._db.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()
+        return row[0] if row else ""
+
+    def set_generation(self, gen: str) -> None:
+        with self._lock:
+            self._db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('generation', ?)", (gen,))
+
+    def sync(self, store_gen: str, items: Iterable[tuple[str, str, str, Segment]] | None = None,
              force: bool = False) -> bool:
-        """Rebuild from the store when the counts differ (`items`: the store's segments, read only
-        then). Returns True when it rebuilt."""
-        now = time.monotonic()
-        if not force and now - self._checked < CHECK_EVERY:
-            return False
-        self._checked = now
-        if self.count() == store_count:
+        """Rebuild from the store when it was written since this index was built (`store_gen`, see
+        SpeechStore.generation; `items`: the store's segments, read only then). Checked on every
+        search (one small read). Returns True when it rebuilt."""
+        if not force and self.generation == store_gen:
             return False
         n = self.rebuild(items or ())
+        self.set_generation(store_gen)
         log.info("speech accelerator %s rebuilt from the store: %d segments", self.path.name, n)
         return True
 

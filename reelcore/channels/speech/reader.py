@@ -41,17 +41,28 @@ class SpeechIndex:
 
     # -- writes (the one writer of the process) ------------------------------------------------
     def replace_video(self, video_id: str, path: str, segments: list[Segment], first: int = 0) -> None:
+        before = self.store.generation()
         self.store.replace_video(video_id, path, segments, first)
         self.fts.replace_video(video_id, [(segment_id(video_id, first + k), video_id, path, s)
                                           for k, s in enumerate(segments)], first)
+        self._written(before)
 
     def delete_video(self, video_id: str) -> None:
+        before = self.store.generation()
         self.store.delete_video(video_id)
         self.fts.delete_video(video_id)
+        self._written(before)
+
+    def _written(self, before: str) -> None:
+        """A new generation for other machines; ours stays current only if it was (no one else wrote
+        before our write; a write of another machine in the same instant is caught at the next one)."""
+        gen = self.store.bump()
+        if self.fts.generation == before:
+            self.fts.set_generation(gen)
 
     def sync(self, force: bool = False) -> bool:
-        """Rebuild the word index from the store if they disagree (checked every few seconds)."""
-        return self.fts.sync(self.store.count(), _lazy(self.store), force=force)
+        """Rebuild the word index from the store if the store was written by someone else since."""
+        return self.fts.sync(self.store.generation(), _lazy(self.store), force=force)
 
     # -- reads --------------------------------------------------------------------------------
     def search(self, query: str, video_ids: list[str] | None = None, t_from: float | None = None,

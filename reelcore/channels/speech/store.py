@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import uuid
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -23,6 +24,7 @@ from ..base import Segment, Word
 log = logging.getLogger(__name__)
 
 DIM = 64
+GENERATION_ID = "__generation__"  # one record whose metadata changes with every write (see generation)
 MAX_WORDS_JSON = 60_000  # characters of word times kept per segment (metadata size bound)
 
 
@@ -78,7 +80,20 @@ class SpeechStore:
         self._client = client
 
     def count(self) -> int:
-        return int(self._c.count())
+        """Segments stored (the generation marker not counted)."""
+        return max(0, int(self._c.count()) - (1 if self.generation() else 0))
+
+    def generation(self) -> str:
+        """A token that changes with every write of any machine (empty before the first write):
+        readers rebuild their word index when it is not the one they built from."""
+        got = self._c.get(ids=[GENERATION_ID], include=["metadatas"])
+        return str(got["metadatas"][0].get("gen", "")) if got["ids"] else ""
+
+    def bump(self) -> str:
+        gen = uuid.uuid4().hex
+        self._c.upsert(ids=[GENERATION_ID], embeddings=np.ones((1, DIM), dtype=np.float32) / np.sqrt(DIM),
+                       documents=[""], metadatas=[{"video_id": "", "gen": gen}])
+        return gen
 
     def replace_video(self, video_id: str, path: str, segments: Sequence[Segment], first: int = 0) -> None:
         """Store segments `first`.. of a video (ids by position: a re-run overwrites, never doubles).
@@ -103,7 +118,8 @@ class SpeechStore:
     def everything(self) -> Iterator[tuple[str, str, str, Segment]]:
         """(id, video_id, path, segment) of the whole collection, a page at a time (accelerator rebuild)."""
         for d, m, i in self._pages(None):
-            yield i, str(m["video_id"]), str(m.get("path") or ""), from_meta(d, m)
+            if i != GENERATION_ID:
+                yield i, str(m["video_id"]), str(m.get("path") or ""), from_meta(d, m)
 
     def _pages(self, where: dict | None) -> Iterator[tuple[str, dict, str]]:
         offset = 0

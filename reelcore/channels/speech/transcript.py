@@ -35,6 +35,8 @@ def get_transcript(svc: SearchService, video: str, t_from: float | None = None,
     row = ChannelStates(svc.catalog, ch.name).get(rec.video_id)
     state = "pending" if row is None or row.identity != ch.identity else row.state
     segs, cut = speech_index(svc.settings, svc.store, ch.identity).transcript(rec.video_id, t_from, t_to)
+    if row is None and svc.catalog.get_by_video_id(rec.video_id) is None:
+        state = "indexed"  # another machine's video in a shared store: its records are its state
     note = None if row is None else (row.error if row.state == "failed" else row.note)
     return TranscriptOut(**base, speech=state, note=note, segments=[segment_out(s) for s in segs], truncated=cut)
 
