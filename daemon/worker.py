@@ -37,6 +37,7 @@ STORE_RETRY_SECONDS = 30.0  # wait before retrying a job that failed because the
 MODEL_RETRY_FIRST = 5.0  # transient model load failures: first wait, doubling up to MODEL_RETRY_MAX
 MODEL_RETRY_MAX = 300.0
 CHANNEL_RECHECK_SECONDS = 30.0  # idle worker: how often to look for due speech passes when none were
+CHANNEL_LOADING_SECONDS = 2.0  # the speech model loads in the background: look again after this
 CHANNEL_RETRY_SECONDS = 120.0  # the speech model could not be downloaded: try again after this
 CHANNEL_FIX_SECONDS = 3600.0  # the speech model setting is wrong: try again after this (or a restart)
 
@@ -65,6 +66,7 @@ class Worker:
         self.indexer = rt.indexer()
         self.reconciler = rt.reconciler()
         self.passes = rt.channel_passes()  # speech: only while no visual job waits (_channel_step)
+        self.passes.speech.wait_for_model = False  # its model loads in the background, never in this thread
         self._channels_idle_until = 0.0
         self.done: deque[Done] = deque(maxlen=1000)
         self.channel_done: deque[Done] = deque(maxlen=1000)  # finished speech passes (state "speech ...")
@@ -160,6 +162,9 @@ class Worker:
             self._channels_idle_until = time.monotonic() + STORE_RETRY_SECONDS
             return
         except ChannelUnavailable as e:  # the speech model cannot be loaded now: visual work goes on
+            if e.loading:
+                self._channels_idle_until = time.monotonic() + CHANNEL_LOADING_SECONDS
+                return
             wait = CHANNEL_RETRY_SECONDS if e.transient else CHANNEL_FIX_SECONDS
             log.error("speech: %s; trying again in %.0f s", e, wait)
             self._channels_idle_until = time.monotonic() + wait

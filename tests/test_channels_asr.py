@@ -27,9 +27,9 @@ pytestmark = [pytest.mark.timeout(600),
 @pytest.fixture(scope="session")
 def tiny_whisper(tmp_path_factory) -> Path:
     pytest.importorskip("transformers")
-    from tests.whisper_tiny import build_tiny_whisper
+    from tests.whisper_tiny import tiny_whisper_once
 
-    return build_tiny_whisper(tmp_path_factory.mktemp("whisper") / "tiny-random")
+    return tiny_whisper_once(tmp_path_factory.getbasetemp())
 
 
 def asr_settings(data: Path, model: Path | str, **speech):
@@ -71,7 +71,7 @@ def test_asr_segments_have_source_language_and_times_within_the_audio(tmp_path, 
     assert row.state == "indexed" and row.records == len(segs) and row.seconds == pytest.approx(3.0, abs=0.2)
     for seg in segs:  # random weights: whatever it "heard", it is placed inside the audio
         assert seg.source == f"asr:{asr_identity(s.channels.speech)}"
-        assert seg.source == "asr:whisper-tiny-random-auto-b1-vad-no_subtitles"
+        assert seg.source == "asr:whisper-whisper-tiny-random-auto-b1-vad-no_subtitles"
         assert seg.language and 0.0 <= seg.start <= seg.end <= 3.0 + 0.05 and seg.text
         for w in seg.words:
             assert 0.0 <= w.start <= w.end <= 3.0 + 0.05

@@ -49,3 +49,33 @@ def test_service_runs_speech_after_visual_and_again_for_a_new_sidecar(tmp_path: 
         wait_for(lambda: len(_speech(svc, dest)) == 2, 60, what="speech pass after the sidecar")
         assert _speech(svc, dest)[-1].frames == 3
         assert [d.state for d in done_for(svc, dest)] == ["indexed"]  # no second visual pass
+
+
+@pytest.fixture(scope="module")
+def tiny_whisper(tmp_path_factory) -> Path:
+    """Built before the test's thread check starts (the converter leaves tqdm's monitor thread)."""
+    pytest.importorskip("faster_whisper")
+    pytest.importorskip("transformers")
+    from tests.whisper_tiny import tiny_whisper_once
+
+    return tiny_whisper_once(tmp_path_factory.getbasetemp())
+
+
+def test_service_transcribes_footage_without_subtitles_loading_the_model_in_the_background(tmp_path, tiny_whisper):
+    model = tiny_whisper
+    root = tmp_path / "root"
+    root.mkdir()
+    clip = talking_clip(tmp_path / "staging" / "talk.mp4")
+    settings = daemon_settings(tmp_path / "data", [{"path": str(root), "watch": "events", "poll_interval": 0.5,
+                                                    "stable_seconds": 1.0}],
+                               channels={"speech": {"sources": ["sidecar", "stream", "asr"], "asr_model": str(model)}})
+    with running_service(settings) as svc:
+        dest = root / "talk.mp4"
+        clip.rename(dest)
+        wait_for(lambda: _speech(svc, dest), 90, what="speech pass")
+        assert [d.state for d in _speech(svc, dest)] == ["speech indexed"]
+        assert [d.state for d in done_for(svc, dest)] == ["indexed"]
+        rec = svc.rt.catalog.get(str(dest))
+        segs = svc.worker.passes.index().store.video(rec.video_id)
+        assert all(x.source.startswith("asr:") and 0 <= x.start <= x.end for x in segs)
+        assert svc.worker.passes.speech.asr().device == "cpu"

@@ -23,11 +23,13 @@ SIZES = {"tiny": (384, 4, 6, 1536), "base": (512, 6, 8, 2048), "small": (768, 12
 def build_tiny_whisper(out: Path, size: tuple[int, int, int, int] = (64, 1, 2, 128)) -> Path:
     """A random-weight Whisper of `size` (d_model, layers, heads, ffn) in CTranslate2 int8 format."""
     import torch
+    import tqdm
     from ctranslate2.converters import TransformersConverter
     from faster_whisper.tokenizer import _LANGUAGE_CODES
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers
     from transformers import GenerationConfig, WhisperConfig, WhisperForConditionalGeneration, WhisperTokenizerFast
 
+    tqdm.tqdm.monitor_interval = 0  # no monitor thread left behind by the converter's progress bars
     specials = ["<|endoftext|>", "<|startoftranscript|>", *(f"<|{c}|>" for c in _LANGUAGE_CODES), "<|translate|>",
                 "<|transcribe|>", "<|startoflm|>", "<|startofprev|>", "<|nospeech|>", "<|notimestamps|>",
                 *(f"<|{i * 0.02:.2f}|>" for i in range(1501))]
@@ -62,3 +64,13 @@ def build_tiny_whisper(out: Path, size: tuple[int, int, int, int] = (64, 1, 2, 1
     model.save_pretrained(hf)
     TransformersConverter(str(hf), copy_files=["tokenizer.json"]).convert(str(out), quantization="int8", force=True)
     return out
+
+
+_built: dict[str, Path] = {}
+
+
+def tiny_whisper_once(base: Path) -> Path:
+    """The tiny model, built once per test process (under a pytest basetemp)."""
+    if "m" not in _built:
+        _built["m"] = build_tiny_whisper(base / "whisper-tiny-random")
+    return _built["m"]

@@ -65,9 +65,10 @@ class ChannelUnavailable(Exception):
     file's fault. The pass is given back (no attempt spent) and tried again later. `transient`:
     may pass by itself (network); otherwise the admin must fix a setting."""
 
-    def __init__(self, message: str, transient: bool = False) -> None:
+    def __init__(self, message: str, transient: bool = False, loading: bool = False) -> None:
         super().__init__(message)
         self.transient = transient
+        self.loading = loading  # the model is being loaded (or downloaded) in the background: soon
 
 
 class Channel(ABC):

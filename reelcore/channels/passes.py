@@ -102,15 +102,15 @@ class ChannelPasses:
             self.states.fail(vid, ch.identity, why, ch.source_signature(rec.path))
             return ChannelOutcome(rec.path, ch.name, FAILED, reason=why)
         halt = _Either(stop, should_yield)
-        idx = self.index()
         resume_at = (row.cursor_ms or 0) / 1000
         # A pass killed or stopped mid-way committed records up to its cursor: keep them, go on from there.
-        prior = idx.store.video(vid) if row.cursor_ms else []
+        # (The store is opened only when needed: a pass that ends before writing never connects.)
+        prior = self.index().store.video(vid) if row.cursor_ms else []
         committed = {"n": len(prior)}
 
         def on_records(segs: list[Segment]) -> None:  # a long pass (ASR) commits as it goes
             if segs:
-                idx.replace_video(vid, cur.path, segs, committed["n"])
+                self.index().replace_video(vid, cur.path, segs, committed["n"])
                 committed["n"] += len(segs)
                 self.states.progress(vid, round(segs[-1].end * 1000), committed["n"])
 
@@ -123,7 +123,7 @@ class ChannelPasses:
                 self.states.interrupted(vid, row.attempts)
                 return ChannelOutcome(rec.path, ch.name, INTERRUPTED, committed["n"])
             segments = sorted([*prior, *an.segments], key=lambda x: (x.start, x.end))
-            idx.replace_video(vid, cur.path, segments)
+            self.index().replace_video(vid, cur.path, segments)
             self.states.finish(vid, len(segments), an.seconds or rec.duration, an.note, an.source_sig)
             log.info("speech: %s: %d segments%s", rec.path, len(segments), f" ({an.note})" if an.note else "")
             return ChannelOutcome(rec.path, ch.name, INDEXED, len(segments), an.seconds, an.note)

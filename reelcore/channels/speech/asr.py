@@ -56,6 +56,31 @@ class Transcriber:
         self._model = None
         self._lock = threading.Lock()
         self.device = self.compute_type = None
+        self._loader: threading.Thread | None = None
+        self._failed: ChannelUnavailable | None = None
+
+    def ready(self, wait: bool):
+        """The loaded model. With wait=False (the service's worker, which must never be held up by a
+        download) a model not loaded yet is loaded in a background thread and ChannelUnavailable
+        (loading=True) says to come back; a failed background load is raised once, then retried."""
+        if self._model is not None:
+            return self._model
+        if wait:
+            return self.load()
+        with self._lock:
+            if self._failed is not None:
+                failed, self._failed = self._failed, None
+                raise failed
+            if self._loader is None or not self._loader.is_alive():
+                self._loader = threading.Thread(target=self._load_quietly, name="speech-model-load", daemon=True)
+                self._loader.start()
+        raise ChannelUnavailable(f"the speech model {self.s.asr_model!r} is loading", transient=True, loading=True)
+
+    def _load_quietly(self) -> None:
+        try:
+            self.load()
+        except ChannelUnavailable as e:
+            self._failed = e
 
     @property
     def name(self) -> str:
@@ -68,9 +93,13 @@ class Transcriber:
                 return self._model
             try:
                 import ctranslate2
+                import tqdm
                 from faster_whisper import WhisperModel
             except ImportError as e:
                 raise ChannelUnavailable(f"speech recognition needs faster-whisper: {e}") from e
+            # faster-whisper makes a (disabled) progress bar per file; tqdm would start a monitor
+            # thread for it that outlives every pass. Nothing of ours shows tqdm bars.
+            tqdm.tqdm.monitor_interval = 0
             s = self.s
             device = s.asr_device
             if device == "auto":
@@ -101,13 +130,13 @@ class Transcriber:
 
     def transcribe(self, path: str, stop: threading.Event, resume_at: float = 0.0,
                    on_records: OnRecords | None = None, subtitles: list[Segment] | None = None,
-                   source: str = "asr") -> Heard | None:
+                   source: str = "asr", wait_for_model: bool = True) -> Heard | None:
         """Segments heard from `resume_at` on; None when asr_when = other_language and a subtitle is
         in the spoken language (nothing to add)."""
         from faster_whisper import decode_audio
 
         s = self.s
-        model = self.load()
+        model = self.ready(wait_for_model)
         try:
             audio = decode_audio(path, sampling_rate=SAMPLE_RATE)
         except Exception as e:

@@ -35,6 +35,8 @@ class SpeechChannel(Channel):
         self.s = settings.channels.speech
         self._asr: Transcriber | None = None  # its model loads on first use (asr.py)
         self._asr_lock = threading.Lock()
+        # False in the service: a model still loading gives the pass back instead of holding the worker.
+        self.wait_for_model = True
 
     @property
     def enabled(self) -> bool:
@@ -75,7 +77,8 @@ class SpeechChannel(Channel):
         if segs and s.asr_when == "no_subtitles":
             return out
         asr = self.asr()
-        heard = asr.transcribe(path, stop, resume_at, on_records, subtitles=segs, source=f"asr:{asr_identity(s)}")
+        heard = asr.transcribe(path, stop, resume_at, on_records, subtitles=segs, source=f"asr:{asr_identity(s)}",
+                               wait_for_model=self.wait_for_model)
         if heard is None:  # asr_when = other_language and the subtitles are in the spoken language
             return out
         out.seconds = max(out.seconds, heard.seconds)
