@@ -58,6 +58,9 @@ class MomentOut(BaseModel):
     channels: list[str] = Field(default_factory=lambda: ["seen"], description=(
         "which channels support this moment: 'seen' (the picture), 'said' (the speech)"))
     said: SaidOut | None = Field(None, description="for 'said': the quote and the matched words with times")
+    indexed_channels: list[str] | None = Field(None, description=(
+        "channels whose pass is done for this file ('seen', 'said'): a moment without 'said' here "
+        "may still be said once its speech pass has run"))
 
 
 class SearchOut(BaseModel):
@@ -160,6 +163,9 @@ class VideoOut(BaseModel):
     note: str | None = Field(description="problems met while indexing (e.g. truncated file)")
     unavailable: bool = Field(description="its folder (e.g. a network share) is offline")
     uri: str
+    channels: dict[str, str] | None = Field(None, description=(
+        "each channel's state for this file: visual (the picture) and speech (pending, indexing, "
+        "indexed, failed, disabled)"))
 
 
 class VideoListOut(BaseModel):

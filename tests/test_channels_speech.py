@@ -285,6 +285,9 @@ def test_mcp_session_said_search_and_get_transcript(tmp_path):
             bad = r
             r = await c.call_tool("index_status", {})
             st = check_structured(tools["index_status"], r)
+            r = await c.call_tool("list_videos", {})
+            videos = check_structured(tools["list_videos"], r)["videos"]
+            assert [v["channels"] for v in videos] == [{"visual": "indexed", "speech": "indexed"}]
             scenes = {}
             for key, items in {"said": ["said:never went back", "said:we"], "apart": ["said:storm", "said:back"],
                                "mixed": ["a test pattern", "said:hello storm"],
@@ -311,6 +314,7 @@ def test_mcp_session_said_search_and_get_transcript(tmp_path):
     assert said["match"] == "good" and said["channels"]["said"]["match"] == "good" and "seen" not in said["channels"]
     m = said["moments"][0]
     assert m["channels"] == ["said"] and m["said"]["text"] == "We never went back" and m["said"]["phrase"]
+    assert m["indexed_channels"] == ["seen", "said"]
     assert set(both["channels"]) == {"seen", "said"} and both["channels"]["said"]["match"] == "good"
     assert any("said" in m["channels"] for m in both["moments"])
     assert tr["speech"] == "indexed" and [x["text"] for x in tr["segments"]] == ["We never went back"]

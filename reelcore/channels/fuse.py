@@ -116,6 +116,24 @@ def fuse(seen: SearchOut | None, said: list[MomentOut], said_words: int, gap: fl
     return [m.model_copy(update={"rank": k + 1}) for k, m in enumerate(merged[:limit])]
 
 
+def _with_done(svc: SearchService, moments: list[MomentOut]) -> list[MomentOut]:
+    """Each moment says which channels are done for its file (another machine's file: what it stored)."""
+    from .speech.channel import SpeechChannel
+
+    ch = SpeechChannel(svc.settings)
+    out = []
+    for m in moments:
+        rec = svc.catalog.get_by_video_id(m.video_id)
+        if rec is None:
+            done = list(dict.fromkeys([SEEN, *m.channels]))
+        else:
+            st = ChannelStates(svc.catalog, ch.name).get(rec.video_id)
+            done = ([SEEN] if rec.state == "indexed" else []) + (
+                [SAID] if st is not None and st.identity == ch.identity and st.state == "indexed" else [])
+        out.append(m.model_copy(update={"indexed_channels": done}))
+    return out
+
+
 def search_channels(svc: SearchService, query: str, channels: Sequence[str] | None = None, limit: int = 10,
                     path_glob: str | None = None, min_score: float | None = None, exclude: str | None = None,
                     t_from: float | None = None, t_to: float | None = None) -> SearchOut:
@@ -138,7 +156,7 @@ def search_channels(svc: SearchService, query: str, channels: Sequence[str] | No
     if seen is not None:
         verdicts[SEEN] = ChannelMatch(match=seen.match, message=seen.message)
     verdicts[SAID] = said_verdict(svc, query, res)
-    moments = fuse(seen, said, len(res.words), svc.settings.query.merge_gap, limit)
+    moments = _with_done(svc, fuse(seen, said, len(res.words), svc.settings.query.merge_gap, limit))
     best = max(verdicts.values(), key=lambda v: _STRENGTH[v.match])
     message = " ".join(v.message for v in verdicts.values())  # the picture's sentence as today, then "said: ..."
     return SearchOut(query=query.strip(), exclude=(exclude or "").strip() or None, match=best.match,

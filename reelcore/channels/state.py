@@ -165,3 +165,21 @@ class ChannelStates:
         return {"indexed": done, "failed": failed, "indexing": running,
                 "pending": max(0, total - done - failed - running), "files": total,
                 "records": int(r[4] or 0), "seconds_left": round(float(r[5] or 0.0), 1)}
+
+
+def file_channel_states(catalog: Catalog, speech_identity: str | None,
+                        recs: list[FileRecord]) -> dict[str, dict[str, str]]:
+    """Per video id: {'visual': state, 'speech': state} (speech 'disabled' when speech_identity is None;
+    a row of another identity is 'pending': a backfill will redo it)."""
+    rows = ChannelStates(catalog, "speech").of([r.video_id for r in recs]) if speech_identity else {}
+    out = {}
+    for r in recs:
+        row = rows.get(r.video_id)
+        if speech_identity is None:
+            speech = "disabled"
+        elif row is None or row.identity != speech_identity:
+            speech = PENDING
+        else:
+            speech = row.state
+        out[r.video_id] = {"visual": r.state, "speech": speech}
+    return out
