@@ -166,7 +166,7 @@ class SpeechSettings(_Section):
     asr_when: Literal["no_subtitles", "other_language", "always"] = "no_subtitles"
     # A faster-whisper model name (downloaded on first use into data_dir/models, like the CLIP
     # weights) or a local CTranslate2 model directory (works offline). See config.example.toml.
-    asr_model: str = "base"
+    asr_model: str = Field("base", min_length=1)
     # CTranslate2 compute type: "auto" = int8 on CPU, float16 on CUDA.
     asr_compute_type: Literal["auto", "int8", "int8_float32", "float16", "float32"] = "auto"
     asr_device: Literal["auto", "cpu", "cuda"] = "auto"
