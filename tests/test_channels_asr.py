@@ -204,3 +204,74 @@ def test_kill_9_during_a_speech_pass_resumes_from_the_last_committed_segment(tmp
     assert after[:records] == before  # kept, not transcribed again
     assert all(x.start >= cursor_ms / 1000 - 0.05 for x in after[records:]) and len(after) > records
     assert row.state == "indexed" and row.records == len(after) and row.attempts == 0
+
+
+def test_sigterm_during_a_speech_pass_of_the_service_exits_0_and_a_restart_resumes(tmp_path, tiny_whisper):
+    import json
+    import signal
+    import sqlite3
+    import subprocess
+    import sys
+    import time
+
+    from tests.conftest import tiny_env
+    from tests.test_daemon_support import free_port
+
+    root = tmp_path / "root"
+    clip = long_talking_clip(root / "long.mp4", 100)
+    data = tmp_path / "data"
+    env = tiny_env(data, REELFIND_ROOTS=json.dumps([{"path": str(root), "stable_seconds": 0.5}]),
+                   REELFIND_SERVER__PORT=str(free_port()),
+                   REELFIND_CHANNELS__SPEECH__SOURCES='["sidecar", "stream", "asr"]',
+                   REELFIND_CHANNELS__SPEECH__ASR_MODEL=str(tiny_whisper), REELFIND_CHANNELS__SPEECH__ASR_VAD="false")
+    exe = Path(sys.executable).with_name("reelfind")
+    log = tmp_path / "serve.log"
+
+    def serve() -> subprocess.Popen:
+        return subprocess.Popen([str(exe), "serve"], env=env, stdout=subprocess.DEVNULL,
+                                stderr=open(log, "ab"))  # noqa: SIM115 (closed with the process)
+
+    def row():
+        db = data / "catalog.sqlite3"
+        if not db.exists():
+            return None
+        con = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)
+        try:
+            return con.execute("SELECT state, cursor_ms, records FROM channel_files").fetchone()
+        except sqlite3.OperationalError:
+            return None
+        finally:
+            con.close()
+
+    def wait(cond, what: str, proc: subprocess.Popen, timeout: float = 240):
+        deadline = time.monotonic() + timeout
+        while not (got := cond()):
+            assert proc.poll() is None, f"serve exited: {log.read_text()[-2000:]}"
+            assert time.monotonic() < deadline, f"timed out waiting for {what}: {log.read_text()[-2000:]}"
+            time.sleep(0.05)
+        return got
+
+    proc = serve()
+    try:
+        wait(lambda: (r := row()) is not None and r[1] is not None, "a committed speech batch", proc)
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, log.read_text()[-2000:]
+    state, cursor_ms, records = row()
+    assert state == "pending" and cursor_ms > 0 and records > 0  # given back, its committed part kept
+    proc = serve()
+    try:
+        wait(lambda: (r := row()) is not None and r[0] == "indexed", "the resumed speech pass", proc)
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0
+    assert "speech: resuming" in log.read_text() or row()[2] > records
+    assert clip.exists()
