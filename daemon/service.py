@@ -279,7 +279,8 @@ class Service:
         return Live(
             state="waiting" if worker is not None and worker.waiting and self.state == "running" else self.state,
             uptime_s=time.time() - self.started_at,
-            job=f"scanning {job.path}" if job is not None and job.kind == "reconcile" else None,
+            job=f"scanning {job.path}" if job is not None and job.kind == "reconcile" else
+            (f"speech: {worker.passes.current['path']}" if worker and worker.passes.current else None),
             waiting=worker.waiting if worker else None,
             queued=len(self.queue), settling=len(watcher.tracker) if watcher else 0,
             progress=rt.progress.snapshot() if rt else {},

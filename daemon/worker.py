@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from reelcore.catalog import FAILED, FileRecord
+from reelcore.channels.base import ChannelUnavailable
 from reelcore.embedder import ModelLoadError
 from reelcore.runtime import Runtime
 from reelcore.store import StoreError
@@ -35,6 +36,10 @@ STALL_SECONDS = 600.0  # a worker or monitor silent this long is stuck: stop the
 STORE_RETRY_SECONDS = 30.0  # wait before retrying a job that failed because the vector store was down
 MODEL_RETRY_FIRST = 5.0  # transient model load failures: first wait, doubling up to MODEL_RETRY_MAX
 MODEL_RETRY_MAX = 300.0
+CHANNEL_RECHECK_SECONDS = 30.0  # idle worker: how often to look for due speech passes when none were
+CHANNEL_LOADING_SECONDS = 2.0  # the speech model loads in the background: look again after this
+CHANNEL_RETRY_SECONDS = 120.0  # the speech model could not be downloaded: try again after this
+CHANNEL_FIX_SECONDS = 3600.0  # the speech model setting is wrong: try again after this (or a restart)
 
 
 @dataclass
@@ -60,7 +65,11 @@ class Worker:
         self.stop = stop
         self.indexer = rt.indexer()
         self.reconciler = rt.reconciler()
+        self.passes = rt.channel_passes()  # speech: only while no visual job waits (_channel_step)
+        self.passes.speech.wait_for_model = False  # its model loads in the background, never in this thread
+        self._channels_idle_until = 0.0
         self.done: deque[Done] = deque(maxlen=1000)
+        self.channel_done: deque[Done] = deque(maxlen=1000)  # finished speech passes (state "speech ...")
         self.job: Job | None = None
         self.heartbeat = time.monotonic()
         self.fatal: BaseException | None = None
@@ -121,6 +130,7 @@ class Worker:
             self.heartbeat = time.monotonic()
             job = self.queue.get(timeout=0.5)
             if job is None:
+                self._channel_step()
                 continue
             self.job = job
             try:
@@ -138,6 +148,36 @@ class Worker:
                 log.exception("error handling %s %s (continuing)", job.kind, job.path)
             finally:
                 self.job = None
+
+    def _channel_step(self) -> None:
+        """No visual job waits: one file's speech pass, which yields as soon as a visual job is queued
+        (its committed records are kept; it resumes later). Visual work is never delayed by it."""
+        if not self.passes.enabled or time.monotonic() < self._channels_idle_until:
+            return
+        try:
+            outs = self.passes.run_due(self.stop, should_yield=lambda: self._beat() or len(self.queue) > 0,
+                                       max_files=1)
+        except StoreError as e:
+            log.error("%s; speech passes resume in %.0f s", e, STORE_RETRY_SECONDS)
+            self._channels_idle_until = time.monotonic() + STORE_RETRY_SECONDS
+            return
+        except ChannelUnavailable as e:  # the speech model cannot be loaded now: visual work goes on
+            if e.loading:
+                self._channels_idle_until = time.monotonic() + CHANNEL_LOADING_SECONDS
+                return
+            wait = CHANNEL_RETRY_SECONDS if e.transient else CHANNEL_FIX_SECONDS
+            log.error("speech: %s; trying again in %.0f s", e, wait)
+            self._channels_idle_until = time.monotonic() + wait
+            return
+        except Exception:
+            log.exception("speech pass step failed (continuing)")
+            outs = []
+        if not outs:
+            self._channels_idle_until = time.monotonic() + CHANNEL_RECHECK_SECONDS
+        for o in outs:
+            if o.state != "interrupted":
+                self.channel_done.append(Done(o.path, f"speech {o.state}", time.time(), time.time(), o.records,
+                                              o.reason))
 
     def handle(self, job: Job) -> None:
         if job.kind == "reconcile":
@@ -181,6 +221,8 @@ class Worker:
             return
         for rec in plan.todo:
             self._schedule(rec, root)
+        if self.passes.refresh(str(root.path)):  # sidecars added or changed: their speech passes again
+            self._channels_idle_until = 0.0
         if plan.todo or plan.moved or plan.removed or plan.unreadable:
             log.info("reconciled %s in %.1f s: %d to index, %d unchanged, %d moved, %d removed, %d unreadable",
                      job.path, time.monotonic() - t0, len(plan.todo), plan.unchanged, len(plan.moved),
@@ -245,3 +287,4 @@ class Worker:
             return
         self.rt.progress.files_done += 1
         self.done.append(Done(rec.path, out.state, started, time.time(), out.frames, out.reason))
+        self._channels_idle_until = 0.0  # a newly indexed file: its speech pass is due once the queue is empty

@@ -41,10 +41,13 @@ from pydantic import BaseModel, Field
 from starlette.applications import Starlette
 
 from reelcore.catalog import CatalogError
+from reelcore.channels.fuse import search_channels
+from reelcore.channels.scenes_said import find_scenes_channels
+from reelcore.channels.speech.transcript import get_transcript as get_transcript_of
 from reelcore.config import Settings
 from reelcore.embedder import ModelLoadError
 from reelcore.inputs import MAX_IMAGE_BASE64, QueryError
-from reelcore.models import FrameOut, ScenesOut, SearchOut, StatusOut, TimelineOut, VideoListOut
+from reelcore.models import FrameOut, ScenesOut, SearchOut, StatusOut, TimelineOut, TranscriptOut, VideoListOut
 from reelcore.search import SearchService
 from reelcore.store import StoreError
 
@@ -70,6 +73,9 @@ free text such as names, objects, actions, places, text shown on screen; misspel
 at once (all_of=["a", "b"]). score_timeline: where in ONE video something appears (curve + heatmap). \
 similar_moments / search_by_image: look-alike moments. get_frame: look at a moment. list_videos, \
 index_status: what is indexed.
+- Speech: search_footage also finds moments where the words are SAID (subtitles, transcripts); each \
+moment lists its channels ('seen', 'said') and, for 'said', the quote and word times; \
+channels=["said"] searches only speech. get_transcript(video, t_from, t_to): the words of a span, to quote.
 - Every answer has match = good / weak / none and a message: 'none' means the footage probably \
 does not contain it; say so instead of presenting those results as found. Look at the thumbnails \
 to confirm before asserting what a moment shows.
@@ -204,6 +210,10 @@ def build_server(provider: ServiceProvider, *, warm: bool = True) -> MCPServer:
                                  "only moments after this time (seconds from the start of each video)"))] = None,
                              t_to: Annotated[float | None, Field(gt=0, allow_inf_nan=False, description=(
                                  "only moments before this time (seconds from the start of each video)"))] = None,
+                             channels: Annotated[list[Literal["seen", "said"]] | None, Field(
+                                 max_length=2, description=(
+                                     "which evidence to search: 'seen' (the picture), 'said' (what is said: "
+                                     "subtitles and transcripts); default both"))] = None,
                              ctx: Context | None = None) -> Annotated[CallToolResult, SearchOut]:
         """Find moments in the indexed videos that match a description.
 
@@ -212,8 +222,10 @@ def build_server(provider: ServiceProvider, *, warm: bool = True) -> MCPServer:
         matching frames, with thumbnails of the top results attached. `match`/`message` say
         whether anything really matched: 'none' means no good match exists in the footage.
         """
-        await _model_ready(provider, ctx)
-        out = await _run(provider, SearchService.search, query, limit, path_glob, min_score, exclude, t_from, t_to)
+        if not channels or "seen" in channels:
+            await _model_ready(provider, ctx)
+        out = await _run(provider, search_channels, query, channels, limit, path_glob, min_score, exclude, t_from,
+                         t_to)
         return _result(out, _moment_images(out, thumbnails, thumbs_dir))
 
     @mcp.tool(title="Find scenes where things appear together", annotations=READ_ONLY, meta=ui_meta())
@@ -223,7 +235,8 @@ def build_server(provider: ServiceProvider, *, warm: bool = True) -> MCPServer:
         all_of: Annotated[list[Annotated[str, Field(min_length=1, max_length=q.max_query_chars)]] | None,
                           Field(max_length=8, description=(
                               "things that must ALL be in the picture at the same time, e.g. "
-                              "['Aragorn', 'Legolas'] or ['a car', 'two people talking']"))] = None,
+                              "['Aragorn', 'Legolas'] or ['a car', 'two people talking']; an item "
+                              "'said:<words>' must be said there instead, e.g. ['a boat', 'said:storm']"))] = None,
         limit: Limit = 10, path_glob: Glob = None,
         threshold_z: Annotated[float, Field(ge=0, le=20, allow_inf_nan=False, description=(
             "every concept must be at least this many sigmas above its background; lower finds more"))] = 2.5,
@@ -241,8 +254,9 @@ def build_server(provider: ServiceProvider, *, warm: bool = True) -> MCPServer:
         concepts = ([description] if description and description.strip() else []) + list(all_of or [])
         if not concepts:
             raise ToolError("give a description or all_of=[...] (the things that must be in the picture)")
-        await _model_ready(provider, ctx)
-        out = await _run(provider, SearchService.scenes, concepts, limit, path_glob, threshold_z, min_duration)
+        if any(not c.strip().lower().startswith("said:") for c in concepts):
+            await _model_ready(provider, ctx)
+        out = await _run(provider, find_scenes_channels, concepts, limit, path_glob, threshold_z, min_duration)
         return _result(out, _moment_images(out, thumbnails, thumbs_dir))
 
     @mcp.tool(title="Moments similar to a moment", annotations=READ_ONLY, meta=ui_meta())
@@ -306,6 +320,17 @@ def build_server(provider: ServiceProvider, *, warm: bool = True) -> MCPServer:
         """
         out = await _run(provider, SearchService.frame, video, time)
         return _result(out, [(f"{out.name} at {out.start:.2f} s", _image(out.thumbnail, thumbs_dir), "image/jpeg")])
+
+    @mcp.tool(title="Transcript of a span", annotations=READ_ONLY)
+    async def get_transcript(video: Video,
+                             t_from: Annotated[float | None, Field(ge=0, allow_inf_nan=False, description=(
+                                 "from this time (seconds); default the start"))] = None,
+                             t_to: Annotated[float | None, Field(gt=0, allow_inf_nan=False, description=(
+                                 "to this time (seconds); default the end"))] = None) -> TranscriptOut:
+        """What is said in a video between two times: transcript segments with times, language and
+        source (subtitle file, subtitle stream or speech recognition), word times where known.
+        Bounded (500 segments); `truncated` says to ask for a shorter span. Quote from it."""
+        return await _run(provider, get_transcript_of, video, t_from, t_to)
 
     @mcp.tool(title="List indexed videos", annotations=READ_ONLY)
     async def list_videos(path_glob: Glob = None,

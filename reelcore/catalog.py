@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import threading
 import time
@@ -65,6 +66,36 @@ MIGRATIONS: list[str] = [
     # v4 (indexing side): tries cut short by a read error, counted apart from `attempts` (tries that
     # never finished: a crash or hang). A flaky share must not use up a good file's crash limit.
     "ALTER TABLE files ADD COLUMN short_reads INTEGER NOT NULL DEFAULT 0;",
+    # v5 (channels): per file (by content, so moves keep it) and channel, that channel's own pass.
+    # The visual channel's state stays in `files` (today's columns, nothing copied or re-embedded);
+    # the view `file_channels` shows every channel's state, visual included, in one shape.
+    # reelcore/channels/state.py reads and writes it.
+    """
+    CREATE TABLE channel_files (
+        video_id   TEXT NOT NULL,
+        channel    TEXT NOT NULL,
+        identity   TEXT,
+        state      TEXT NOT NULL DEFAULT 'pending',
+        cursor_ms  INTEGER,
+        attempts   INTEGER NOT NULL DEFAULT 0,
+        error      TEXT,
+        note       TEXT,
+        records    INTEGER NOT NULL DEFAULT 0,
+        seconds    REAL,
+        source_sig TEXT,
+        updated_at REAL NOT NULL,
+        PRIMARY KEY (video_id, channel)
+    );
+    CREATE INDEX channel_files_state ON channel_files(channel, state);
+    CREATE VIEW file_channels AS
+        SELECT video_id, 'visual' AS channel, model_identity AS identity, state, cursor_ms, attempts,
+               error, note, frames AS records, duration AS seconds, NULL AS source_sig, updated_at
+        FROM files
+        UNION ALL
+        SELECT video_id, channel, identity, state, cursor_ms, attempts, error, note, records, seconds,
+               source_sig, updated_at
+        FROM channel_files;
+    """,
 ]
 
 # Store work recorded by the catalog change that makes it due (see Catalog.pending_ops).
@@ -182,6 +213,16 @@ class Catalog:
                 self._db.execute("ROLLBACK")
                 raise
             self._db.execute("COMMIT")
+
+    # Channel state (reelcore/channels/state.py) runs its own SQL on this connection, under its lock.
+    def transaction(self) -> contextlib.AbstractContextManager[sqlite3.Connection]:
+        """One write transaction (BEGIN IMMEDIATE .. COMMIT, rolled back on error)."""
+        return self._tx()
+
+    def rows(self, sql: str, *args: Any) -> list[sqlite3.Row]:
+        """Rows of one read query."""
+        with self._lock:
+            return self._db.execute(sql, args).fetchall()
 
     # -- reads ------------------------------------------------------------------------------
     def _one(self, sql: str, *args: Any) -> FileRecord | None:

@@ -151,6 +151,41 @@ class IndexSettings(_Section):
     prefetch_next: bool = True
 
 
+class SpeechSettings(_Section):
+    """The speech channel (reelcore/channels/speech): what is said, as time-coded transcript segments."""
+
+    enabled: bool = True
+    # Where speech comes from, in this order: "sidecar" (clip.srt / clip.vtt / clip.en.srt beside the
+    # video), "stream" (text subtitle streams in the container: mov_text, subrip, ass/ssa, webvtt),
+    # "asr" (faster-whisper on the audio; see asr_when; not on by default yet: see config.example.toml).
+    sources: list[Literal["sidecar", "stream", "asr"]] = Field(
+        default_factory=lambda: ["sidecar", "stream"])
+    # When ASR runs for a file that has subtitles: "no_subtitles" (only files without any, the
+    # default: subtitles are exact where they exist), "other_language" (also when no subtitle is in
+    # the language ASR detects as spoken), "always".
+    asr_when: Literal["no_subtitles", "other_language", "always"] = "no_subtitles"
+    # A faster-whisper model name (downloaded on first use into data_dir/models, like the CLIP
+    # weights) or a local CTranslate2 model directory (works offline). See config.example.toml.
+    asr_model: str = Field("base", min_length=1)
+    # CTranslate2 compute type: "auto" = int8 on CPU, float16 on CUDA.
+    asr_compute_type: Literal["auto", "int8", "int8_float32", "float16", "float32"] = "auto"
+    asr_device: Literal["auto", "cpu", "cuda"] = "auto"
+    asr_threads: int = Field(0, ge=0, le=256, description="CPU threads for ASR; 0 = CTranslate2's default")
+    asr_beam_size: int = Field(1, ge=1, le=10)
+    # Silero VAD (shipped with faster-whisper): skip silence before decoding.
+    asr_vad: bool = True
+    # A language code ("en", "de", ...) to skip detection; None = detected per file.
+    asr_language: str | None = None
+    # Longest transcript (characters) a sidecar or stream may contribute per file (bad input bound).
+    max_chars_per_file: int = Field(5_000_000, ge=1000)
+
+
+class ChannelsSettings(_Section):
+    """Kinds of evidence besides the picture (the visual channel is always on)."""
+
+    speech: SpeechSettings = Field(default_factory=SpeechSettings)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="REELFIND_",
@@ -169,6 +204,7 @@ class Settings(BaseSettings):
     query: QuerySettings = Field(default_factory=QuerySettings)
     daemon: DaemonSettings = Field(default_factory=DaemonSettings)
     index: IndexSettings = Field(default_factory=IndexSettings)
+    channels: ChannelsSettings = Field(default_factory=ChannelsSettings)
 
     @field_validator("data_dir", mode="after")
     @classmethod
@@ -216,6 +252,11 @@ class Settings(BaseSettings):
     @property
     def thumbs_dir(self) -> Path:
         return self.data_dir / "thumbs"
+
+    @property
+    def models_dir(self) -> Path:
+        """Downloaded channel models (the speech channel's faster-whisper weights)."""
+        return self.data_dir / "models"
 
     @property
     def lock_path(self) -> Path:

@@ -16,6 +16,32 @@ class BackgroundOut(BaseModel):
     good_z: float = Field(description="z a result needs to count as a good match over this index")
 
 
+class WordOut(BaseModel):
+    word: str
+    start: float
+    end: float
+    approx: bool = Field(description="true: placed within its subtitle cue, not measured (subtitles have no "
+                                     "word times)")
+
+
+class SaidOut(BaseModel):
+    """What the speech channel found for a moment: the quote and where the query's words are said."""
+
+    text: str = Field(description="the transcript segment (subtitle cue or ASR segment) that matched")
+    start: float = Field(description="the segment's start, seconds")
+    end: float
+    language: str | None
+    source: str = Field(description="sidecar:<file>, stream:<index>:<codec> or asr:<model>")
+    words: list[WordOut] = Field(description="the query's words as said, with their times")
+    coverage: float = Field(description="share of the query's words found in this segment")
+    phrase: bool = Field(description="all the words, in the query's order, side by side")
+
+
+class ChannelMatch(BaseModel):
+    match: MatchLabel
+    message: str
+
+
 class MomentOut(BaseModel):
     rank: int
     video_id: str
@@ -29,6 +55,12 @@ class MomentOut(BaseModel):
     frames: int = Field(description="matching frames merged into this moment")
     thumbnail: str | None = Field(description="JPEG of the peak frame (path on the reelfind machine)")
     uri: str = Field(description="playable reference: file URI with a #t=start,end media fragment")
+    channels: list[str] = Field(default_factory=lambda: ["seen"], description=(
+        "which channels support this moment: 'seen' (the picture), 'said' (the speech)"))
+    said: SaidOut | None = Field(None, description="for 'said': the quote and the matched words with times")
+    indexed_channels: list[str] | None = Field(None, description=(
+        "channels whose pass is done for this file ('seen', 'said'): a moment without 'said' here "
+        "may still be said once its speech pass has run"))
 
 
 class SearchOut(BaseModel):
@@ -39,6 +71,8 @@ class SearchOut(BaseModel):
     best_z: float | None
     background: BackgroundOut | None
     moments: list[MomentOut]
+    channels: dict[str, ChannelMatch] | None = Field(None, description=(
+        "each searched channel's own verdict ('seen', 'said'); absent: the picture only"))
 
 
 class SceneOut(BaseModel):
@@ -58,6 +92,8 @@ class SceneOut(BaseModel):
     snapped_to_shots: bool = Field(description="bounds widened to the surrounding shot cuts")
     thumbnail: str | None
     uri: str
+    said: dict[str, SaidOut] | None = Field(None, description=(
+        "for 'said:' items of all_of: where each phrase is said in or next to the scene"))
 
 
 class ScenesOut(BaseModel):
@@ -68,6 +104,7 @@ class ScenesOut(BaseModel):
     best_z: float | None
     videos_scanned: int
     scenes: list[SceneOut]
+    said: list[str] | None = Field(None, description="phrases that must also be said in each scene")
 
 
 class TimelinePoint(BaseModel):
@@ -126,6 +163,9 @@ class VideoOut(BaseModel):
     note: str | None = Field(description="problems met while indexing (e.g. truncated file)")
     unavailable: bool = Field(description="its folder (e.g. a network share) is offline")
     uri: str
+    channels: dict[str, str] | None = Field(None, description=(
+        "each channel's state for this file: visual (the picture) and speech (pending, indexing, "
+        "indexed, failed, disabled)"))
 
 
 class VideoListOut(BaseModel):
@@ -141,6 +181,28 @@ class FailedOut(BaseModel):
     attempts: int
 
 
+class SegmentOut(BaseModel):
+    start: float
+    end: float
+    text: str
+    language: str | None
+    source: str
+    words: list[WordOut] | None = Field(None, description="word times, where the source has them (ASR)")
+
+
+class TranscriptOut(BaseModel):
+    video_id: str
+    path: str
+    name: str
+    t_from: float | None
+    t_to: float | None
+    speech: str = Field(description="state of the speech channel for this file: indexed, pending, indexing, "
+                                    "failed, or disabled")
+    note: str | None = Field(description="e.g. 'no audio stream', or why the speech pass failed")
+    segments: list[SegmentOut]
+    truncated: bool = Field(description="more segments in this span than one answer holds: ask a shorter span")
+
+
 class StatusOut(BaseModel):
     model_identity: str
     model_loaded: bool
@@ -152,3 +214,5 @@ class StatusOut(BaseModel):
     failed: list[FailedOut]
     roots: list[str]
     store: str
+    channels: dict[str, dict[str, Any]] | None = Field(None, description=(
+        "per channel: files indexed/pending/failed and media seconds left (speech: segments)"))

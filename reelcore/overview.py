@@ -34,7 +34,7 @@ def list_videos(svc: SearchService, path_glob: str | None, state: str | None, li
     total = svc.catalog.count(path_glob, state)
     if svc.directory is None:
         page = svc.catalog.find(path_glob, state, limit, offset)
-        return VideoListOut(total=total, offset=offset, limit=limit, videos=[video_out(r) for r in page])
+        return VideoListOut(total=total, offset=offset, limit=limit, videos=_with_channels(svc, page))
     remote: list[FileRecord] = []
     if state in (None, INDEXED):
         remote = [r for r in svc.directory.remote() if not path_glob or glob_match(r.path, path_glob)]
@@ -42,5 +42,15 @@ def list_videos(svc: SearchService, path_glob: str | None, state: str | None, li
     local = svc.catalog.find(path_glob, state, offset + limit, 0)
     merged = heapq.merge(local, remote[:offset + limit], key=lambda r: r.path)
     page = list(islice(merged, offset, offset + limit))
-    return VideoListOut(total=total + len(remote), offset=offset, limit=limit,
-                        videos=[video_out(r) for r in page])
+    return VideoListOut(total=total + len(remote), offset=offset, limit=limit, videos=_with_channels(svc, page))
+
+
+def _with_channels(svc: SearchService, page: list[FileRecord]) -> list[VideoOut]:
+    """Video rows with each channel's state (reelcore/channels)."""
+    from .channels.speech.channel import SpeechChannel
+    from .channels.state import file_channel_states
+
+    ch = SpeechChannel(svc.settings)
+    local = [r for r in page if r.id]  # another machine's video (shared store): no local states
+    states = file_channel_states(svc.catalog, ch.identity if ch.enabled else None, local)
+    return [video_out(r).model_copy(update={"channels": states.get(r.video_id)}) for r in page]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +19,7 @@ from .progress import Progress
 from .store import FrameStore, StoreError, Thumbnails, collection_name
 
 if TYPE_CHECKING:
+    from .channels.passes import ChannelPasses
     from .indexer import Indexer
 
 log = logging.getLogger(__name__)
@@ -120,6 +122,12 @@ class Runtime:
 
         return Indexer(self.settings, self.catalog, self.store, self.embedder, self.thumbs, self.progress)
 
+    def channel_passes(self) -> ChannelPasses:
+        """The non-visual channels' passes (speech), run after the visual work (channels/passes.py)."""
+        from .channels.passes import ChannelPasses
+
+        return ChannelPasses(self.settings, self.catalog, self.store)
+
     def reconciler(self) -> Reconciler:
         return Reconciler(self.catalog, self.store, self.thumbs, self.embedder.identity)
 
@@ -131,6 +139,8 @@ class Runtime:
         # The lock is given back even if closing the store fails: a long-lived process (the stdio
         # bridge releases the index when idle) must never keep others locked out.
         try:
+            if "reelcore.channels.speech.reader" in sys.modules:  # speech indexes share the store's client
+                sys.modules["reelcore.channels.speech.reader"].forget_indexes(self.store)
             self.store.close()
         finally:
             try:

@@ -69,6 +69,7 @@ def build_status(settings: Settings, catalog: Catalog, *, identity: str, vectors
         "store": settings.store.url or str(settings.chroma_dir), "data_dir": str(settings.data_dir),
         "vectors": counts["frames"] if vectors is None else vectors, "counts": counts,
         "failed": failed, "warnings": warnings, "roots": [str(r.path) for r in settings.roots],
+        "channels": channel_counts(settings, catalog, counts, identity),
     }
     if live is not None:
         d = asdict(live)
@@ -79,6 +80,33 @@ def build_status(settings: Settings, catalog: Catalog, *, identity: str, vectors
             st["roots"] = d["roots"]
         st["status"] = status_line(st)
     return st
+
+
+def channel_counts(settings: Settings, catalog: Catalog, counts: dict[str, int], identity: str) -> dict[str, Any]:
+    """Per channel: files done / to do / failed and media seconds left (the visual one from `counts`)."""
+    from .channels.speech.channel import SpeechChannel
+    from .channels.state import ChannelStates
+
+    out: dict[str, Any] = {"visual": {"enabled": True, "identity": identity, "indexed": counts.get("indexed", 0),
+                                      "pending": counts.get("pending", 0) + counts.get("indexing", 0),
+                                      "failed": counts.get("failed", 0)}}
+    speech = SpeechChannel(settings)
+    sp: dict[str, Any] = {"enabled": speech.enabled, "identity": speech.identity}
+    if speech.enabled:
+        sp.update(ChannelStates(catalog, speech.name).counts(speech.identity))
+    out["speech"] = sp
+    return out
+
+
+def _channels_part(st: dict[str, Any]) -> str | None:
+    sp = (st.get("channels") or {}).get("speech") or {}
+    if not sp.get("enabled") or not sp.get("files"):
+        return None
+    left = float(sp.get("seconds_left") or 0)
+    tail = f", {left / 3600:.1f} h of audio left" if left >= 360 else f", {left / 60:.0f} min of audio left" \
+        if left else ""
+    failed = f", {sp['failed']} failed" if sp.get("failed") else ""
+    return f"speech: {sp['indexed']}/{sp['files']} files{failed}{tail}"
 
 
 def status_line(st: dict[str, Any]) -> str:
@@ -97,6 +125,9 @@ def status_line(st: dict[str, Any]) -> str:
              f"{c.get('indexed', 0)} indexed, {c.get('failed', 0)} failed"]
     if c.get("unavailable"):
         parts[-1] += f", {c['unavailable']} unavailable"
+    speech = _channels_part(st)
+    if speech:
+        parts.append(speech)
     offline = [r["path"] for r in st.get("roots") or [] if isinstance(r, dict) and not r.get("present", True)]
     if offline:
         parts.append("offline: " + ", ".join(offline))
@@ -114,7 +145,7 @@ def index_status(svc: SearchService, current: dict[str, Any] | None) -> StatusOu
                      device=st["device"] or "", vectors=st["vectors"], counts=st["counts"], current=current,
                      failed=[FailedOut(path=f["path"], reason=f["reason"], attempts=f["attempts"])
                              for f in st["failed"][:50]],
-                     roots=st["roots"], store=st["store"])
+                     roots=st["roots"], store=st["store"], channels=st.get("channels"))
 
 
 def _data_size(settings: Settings) -> int:

@@ -1,4 +1,4 @@
-"""`reelfind` command line: index, search, list, status, serve, mcp.
+"""`reelfind` command line: index, search, list, status, transcript, forget, serve, mcp.
 
 Typer gives --help on every command; rich draws the progress bar (on stderr, so --json output on
 stdout stays machine-readable).
@@ -133,6 +133,7 @@ def index(
         if plan.todo:  # nothing to embed: no model, no decoder, no Chroma (start-up stays ~0.5 s)
             rt.embedder.preload()  # torch/open_clip import in the background while the indexer starts
             outcomes = _run_with_progress(rt, plan.todo, json_out)
+        said = _channel_passes(rt, paths)  # after ALL visual work: visual is never delayed
     except (ModelLoadError, StoreError) as e:
         err.print(f"[red]error:[/red] {e}")
         raise typer.Exit(2) from None
@@ -156,6 +157,7 @@ def index(
         "skipped": [{"path": p, "reason": r} for p, r in plan.skipped],  # FIFOs, sockets, devices, bad links
         "failed": [{"path": p, "reason": r} for p, r in failed],
         "warnings": [{"path": o.path, "note": o.reason} for o in indexed if o.reason],
+        "speech": said,
     }
     if json_out:
         out.print_json(json.dumps(summary))
@@ -165,10 +167,49 @@ def index(
         f"{plan.unchanged} unchanged, {len(plan.moved)} moved, {len(plan.copied)} copies reusing vectors, "
         f"{len(plan.removed)} removed, {len(failed)} failed"
     )
+    if said is not None and (said["indexed"] or said["failed"]):
+        err.print(f"speech: {said['indexed']} files ({said['segments']} segments), {len(said['failed'])} failed")
+    if said is not None and said.get("unavailable"):
+        err.print(f"  [yellow]speech not run[/yellow]: {said['unavailable']} (the next run tries again)")
     for w in summary["warnings"]:
         err.print(f"  [yellow]warning[/yellow] {w['path']}: {w['note']}")
+    for f in (said or {}).get("failed", []):
+        err.print(f"  [red]speech failed[/red] {f['path']}: {f['reason']}")
     for p, r in failed:
         err.print(f"  [red]failed[/red] {p}: {r}")
+
+
+def _channel_passes(rt, paths: list[Path]) -> dict | None:
+    """The speech passes due under `paths` (new files, a backfill, changed sidecars), after the visual work."""
+    from reelcore.channels.base import ChannelUnavailable
+
+    passes = rt.channel_passes()
+    if not passes.enabled:
+        return None
+    stop = threading.Event()
+    unavailable = None
+    outcomes = []
+    try:
+        for p in paths:
+            prefix = os.path.abspath(p.expanduser())
+            if not os.path.isdir(prefix):
+                passes.refresh(os.path.dirname(prefix))
+                todo = [r for r in passes.due(os.path.dirname(prefix), limit=1_000_000) if r.path == prefix]
+                outcomes += [passes.run(r, stop) for r in todo]
+                continue
+            passes.refresh(prefix)
+            outcomes += passes.run_due(stop, prefix)
+    except KeyboardInterrupt:
+        stop.set()
+        raise
+    except ChannelUnavailable as e:  # the speech model cannot be loaded: the visual index is done anyway
+        unavailable = str(e)
+    done = [o for o in outcomes if o.state == "indexed"]
+    res = {"indexed": len(done), "segments": sum(o.records for o in done),
+           "failed": [{"path": o.path, "reason": o.reason} for o in outcomes if o.state == "failed"]}
+    if unavailable:
+        res["unavailable"] = unavailable
+    return res
 
 
 def _run_with_progress(rt, todo, quiet: bool):
@@ -217,10 +258,12 @@ def search(
     limit: Annotated[int, typer.Option("--limit", "-n", help="Number of moments.")] = 10,
     path_glob: Annotated[str | None, typer.Option("--path", help="Only files matching this glob.")] = None,
     min_score: Annotated[float | None, typer.Option("--min-score", help="Drop weaker frames.")] = None,
+    channels: Annotated[list[str] | None, typer.Option(
+        "--channel", help="Search only this evidence: seen (the picture) or said (speech); repeatable.")] = None,
     config: ConfigOpt = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print moments as JSON.")] = False,
 ) -> None:
-    """Find moments that match a description (file, start-end seconds, peak time, score)."""
+    """Find moments that match a description (file, start-end seconds, peak time, score, channels)."""
     from reelcore.embedder import ModelLoadError
     from reelcore.endpoint import service_url
     from reelcore.lock import StoreLocked
@@ -232,7 +275,7 @@ def search(
     url = service_url(settings)
     if url:
         # A running service owns the store: ask it (opening its embedded store here could miss vectors).
-        verdict, moments = _search_via_service(url, settings, query, limit, path_glob, min_score)
+        verdict, moments = _search_via_service(url, settings, query, limit, path_glob, min_score, channels)
     else:
         # Own the store like any other process that opens it (docs/architecture.md, process model): opening an
         # embedded store another process is writing (`reelfind index`) reads stale HNSW data and
@@ -244,8 +287,11 @@ def search(
                       "which answers searches while it indexes)")
             raise typer.Exit(3) from None
         try:
+            from reelcore.channels.fuse import search_channels
+
             svc = SearchService(settings, rt.catalog, rt.store, rt.embedder, rt.thumbs)
-            found = svc.search(query, limit=limit, path_glob=path_glob, min_score=min_score).model_dump(mode="json")
+            found = search_channels(svc, query, channels, limit=limit, path_glob=path_glob,
+                                    min_score=min_score).model_dump(mode="json")
             verdict, moments = found, [{k: m.get(k) for k in _MOMENT_KEYS} for m in found["moments"]]
         except (QueryError, ModelLoadError, StoreError) as e:
             err.print(f"[red]error:[/red] {e}")
@@ -263,13 +309,26 @@ def search(
     if not moments:
         err.print("no moments found (is anything indexed? see `reelfind status`)")
         return
-    table = Table("score", "file", "start", "end", "peak")
+    table = Table("score", "file", "start", "end", "peak", "channels", "said")
     for m in moments:
-        table.add_row(f"{m['score']:.3f}", m["path"], f"{m['start']:.1f}s", f"{m['end']:.1f}s", f"{m['peak']:.1f}s")
+        said = m.get("said") or {}
+        table.add_row(f"{m['score']:.3f}", m["path"], f"{m['start']:.1f}s", f"{m['end']:.1f}s", f"{m['peak']:.1f}s",
+                      "+".join(m.get("channels") or ["seen"]), escape(_snippet(said)) if said else "")
     out.print(table)
 
 
-_MOMENT_KEYS = ("video_id", "path", "start", "end", "peak", "score", "frames", "thumbnail")
+def _snippet(said: dict, width: int = 80) -> str:
+    """The quote around its first matched word, shortened to `width` characters."""
+    text = said.get("text") or ""
+    if len(text) <= width:
+        return f'"{text}"'
+    words = said.get("words") or []
+    at = text.find(words[0]["word"]) if words else 0
+    lo = max(0, min(at - width // 3, len(text) - width))
+    return f'"{"…" if lo else ""}{text[lo:lo + width]}{"…" if lo + width < len(text) else ""}"'
+
+
+_MOMENT_KEYS = ("video_id", "path", "start", "end", "peak", "score", "frames", "thumbnail", "channels", "said")
 _VERDICT_STYLE = {"good": ("green", "good match"), "weak": ("yellow", "weak match"), "none": ("red", "NO GOOD MATCH")}
 
 
@@ -287,10 +346,12 @@ def _verdict_line(res: dict) -> str | None:
 
 
 def _search_via_service(url: str, settings: Settings, query: str, limit: int, path_glob: str | None,
-                        min_score: float | None) -> tuple[dict, list[dict]]:
+                        min_score: float | None, channels: list[str] | None = None) -> tuple[dict, list[dict]]:
     from mcp_server.remote import RemoteToolError, call_tool
 
     args: dict = {"query": query, "limit": limit, "thumbnails": 0}
+    if channels:
+        args["channels"] = channels
     if path_glob:
         args["path_glob"] = path_glob
     if min_score is not None:
@@ -367,6 +428,9 @@ def status(
         return
     out.print(f"model: {st['model_identity']}  store: {st['store']}  frames: {st['vectors']}")
     out.print("files: " + ", ".join(f"{k} {v}" for k, v in st["counts"].items()))
+    speech_line = _speech_status_line(st)
+    if speech_line:
+        out.print(speech_line)
     svc = st.get("service")
     if svc:
         out.print(f"service: pid {svc.get('pid')} {svc.get('state', '')}: {svc.get('status', '')}")
@@ -384,6 +448,102 @@ def status(
         out.print(f"  [red]failed[/red] {f['path']}: {f['reason']}")
     for f in st["warnings"]:
         out.print(f"  [yellow]warning[/yellow] {f['path']}: {f['note']}")
+
+
+def _speech_status_line(st: dict) -> str | None:
+    from reelcore.status import _channels_part
+
+    sp = (st.get("channels") or {}).get("speech") or {}
+    if not sp.get("enabled"):
+        return "speech: disabled"
+    part = _channels_part(st)
+    return f"{part}, {sp.get('records', 0)} segments ({sp.get('identity')})" if part else None
+
+
+@app.command()
+def transcript(
+    video: Annotated[str, typer.Argument(help="An indexed video: path, video_id or unique file name.")],
+    t_from: Annotated[float | None, typer.Option("--from", help="From this time (seconds).")] = None,
+    t_to: Annotated[float | None, typer.Option("--to", help="To this time (seconds).")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="text, srt or vtt.")] = "text",
+    config: ConfigOpt = None,
+) -> None:
+    """Print what is said in a video (or a span of it) as text, SRT or WebVTT."""
+    from reelcore.channels.speech.transcript import FORMATS, get_transcript, render
+    from reelcore.endpoint import service_url
+    from reelcore.lock import StoreLocked
+    from reelcore.search import QueryError, SearchService
+    from reelcore.store import StoreError
+
+    settings = _settings(config)
+    setup_logging(settings, quiet_console=True)
+    if fmt not in FORMATS:
+        err.print(f"[red]error:[/red] --format must be one of {', '.join(FORMATS)} (got {fmt!r})")
+        raise typer.Exit(2)
+    args = {"video": video, **({"t_from": t_from} if t_from is not None else {}),
+            **({"t_to": t_to} if t_to is not None else {})}
+    url = service_url(settings)
+    if url:
+        from mcp_server.remote import RemoteToolError, call_tool
+
+        try:
+            res = call_tool(url, settings, "get_transcript", args)
+        except RemoteToolError as e:
+            err.print(f"[red]error:[/red] {e}")
+            raise typer.Exit(2) from None
+    else:
+        try:
+            rt = _open_or_exit(settings, "transcript")
+        except StoreLocked as e:
+            err.print(f"[red]error:[/red] {e}; try again when it has finished")
+            raise typer.Exit(3) from None
+        try:
+            svc = SearchService(settings, rt.catalog, rt.store, rt.embedder, rt.thumbs)
+            res = get_transcript(svc, video, t_from, t_to).model_dump(mode="json")
+        except (QueryError, StoreError) as e:
+            err.print(f"[red]error:[/red] {e}")
+            raise typer.Exit(2) from None
+        finally:
+            rt.close()
+    if res["speech"] != "indexed" or not res["segments"]:
+        err.print(f"speech: {res['speech']}" + (f" ({res['note']})" if res.get("note") else "")
+                  + ("" if res["segments"] else "; nothing said in this span"))
+    sys.stdout.write(render(res["segments"], fmt))
+    if res.get("truncated"):
+        err.print("[yellow]truncated[/yellow]: ask for a shorter span (--from/--to)")
+
+
+@app.command()
+def forget(
+    channel: Annotated[str, typer.Option("--channel", help="The channel whose data to delete: speech.")],
+    config: ConfigOpt = None,
+) -> None:
+    """Delete one channel's records and states (the visual index stays); it is redone when enabled."""
+    from reelcore.lock import StoreLocked
+    from reelcore.store import StoreError
+
+    settings = _settings(config)
+    setup_logging(settings, quiet_console=True)
+    if channel != "speech":
+        err.print(f"[red]error:[/red] --channel must be 'speech' (the visual index is removed with its files; "
+                  f"got {channel!r})")
+        raise typer.Exit(2)
+    try:
+        rt = _open_or_exit(settings, "forget")
+    except StoreLocked as e:
+        err.print(f"[red]error:[/red] {e}; stop it first (the service owns the index)")
+        raise typer.Exit(3) from None
+    try:
+        n = rt.channel_passes().forget()
+    except StoreError as e:
+        err.print(f"[red]error:[/red] {e}")
+        raise typer.Exit(2) from None
+    finally:
+        rt.close()
+    _allow_fast_exit()
+    err.print(f"speech: forgot the records of {n} file(s)" + (
+        "; they are transcribed again by the next `reelfind index` or by the service while "
+        "channels.speech.enabled = true" if settings.channels.speech.enabled else ""))
 
 
 @app.command()

@@ -22,6 +22,13 @@ def test_example_config_loads_and_documents_every_setting():
         sub = getattr(inner[0], "model_fields", None)
         keys = sub.keys() if sub else [section]
         for key in keys:
+            nested = (typing.get_args(sub[key].annotation) or (sub[key].annotation,)).__getitem__(0) \
+                if sub else None
+            if sub and hasattr(nested, "model_fields"):  # a sub-section such as [channels.speech]
+                assert f"[{section}.{key}]" in text, f"[{section}.{key}] is not in config.example.toml"
+                for k in nested.model_fields:
+                    assert re.search(rf"^[#\s]*{k}\s*=", text, re.M), f"{section}.{key}.{k} is not documented"
+                continue
             assert re.search(rf"^[#\s]*{key}\s*=", text, re.M), f"{section}.{key} is not in config.example.toml"
 
 
