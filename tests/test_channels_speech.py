@@ -58,13 +58,13 @@ def test_existing_catalog_upgrades_in_place_visual_state_carried_nothing_reindex
     talking_clip(clips / "a.mp4")
     talking_clip(clips / "b.mp4", say="the river rose")
     s = tiny_settings(tmp_path / "data")
-    # The catalog as the code before channels made it (schema v3): index with the first 3 migrations only.
-    monkeypatch.setattr("reelcore.catalog.MIGRATIONS", MIGRATIONS[:3])
+    # The catalog as the code before channels made it (schema v4, with short_reads): the first 4 migrations only.
+    monkeypatch.setattr("reelcore.catalog.MIGRATIONS", MIGRATIONS[:4])
     rt = Runtime.open(s, "test")
     try:
         plan = rt.reconciler().reconcile(Root(clips))
         assert [rt.indexer().index(r).state for r in plan.todo] == ["indexed", "indexed"]
-        assert rt.catalog.schema_version == 3
+        assert rt.catalog.schema_version == 4
         frames = rt.store.count()
     finally:
         rt.close()
