@@ -2,10 +2,14 @@
 
 Binding first makes a busy port a clear start-up error (uvicorn would only log it and end its
 thread), and lets the service learn the real port when port 0 is configured (tests).
+
+`beat()` / `answering()` let the supervisor notice an event loop that stopped answering (a
+handler that blocked it): systemd's watchdog pings stop, as for a stuck indexer.
 """
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import threading
 import time
@@ -26,6 +30,23 @@ class HttpServer:
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]},
                                        name="reelfind-http", daemon=True)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._last_beat = time.monotonic()
+
+    def beat(self) -> None:
+        """Ask the event loop to note that it is alive (any thread; returns at once)."""
+        if self._loop is None:
+            servers = getattr(self.server, "servers", None) or []
+            self._loop = servers[0].get_loop() if servers else None
+        if self._loop is not None and not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(self._note_beat)
+
+    def _note_beat(self) -> None:
+        self._last_beat = time.monotonic()
+
+    def answering(self, stall: float) -> bool:
+        """False once the event loop has run none of the `beat()`s of the last `stall` seconds."""
+        return time.monotonic() - self._last_beat < stall
 
     @property
     def port(self) -> int:

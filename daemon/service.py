@@ -55,6 +55,9 @@ log = logging.getLogger(__name__)
 STOP_TIMEOUT = 20.0  # how long SIGTERM waits for the worker to checkpoint
 LOADING_STOP_TIMEOUT = 1.0  # ... and for a model load (no work to save) before giving up on it
 STATUS_EVERY = 2.0
+# An event loop that runs none of the supervisor's beats for this long is stuck (a handler blocked
+# it, e.g. on a hung share): watchdog pings stop, as for a stuck indexer.
+HTTP_STALL_SECONDS = 60.0
 FRONT_WAIT = 30.0  # the watcher and worker wait at most this long for the MCP app and viewer to be built
 EXIT_CONFIG = 2  # the model cannot be loaded as configured: systemd does not restart (RestartPreventExitStatus)
 
@@ -223,10 +226,14 @@ class Service:
                 log.critical("the indexing worker thread died: exiting so the service is restarted")
                 return 1
             now = time.monotonic()
-            healthy = self.worker.healthy() and self.watcher.healthy(STALL_SECONDS)
+            if self.http is not None:
+                self.http.beat()
+            http_ok = self.http is None or self.http.answering(HTTP_STALL_SECONDS)
+            healthy = self.worker.healthy() and self.watcher.healthy(STALL_SECONDS) and http_ok
             if not healthy and not unhealthy_logged:
-                log.error("worker or watcher stuck for over %.0f s (or dead): withholding watchdog pings so "
-                          "systemd restarts the service", STALL_SECONDS)
+                what = (f"the HTTP event loop has not run for {HTTP_STALL_SECONDS:.0f} s" if not http_ok else
+                        f"worker or watcher stuck for over {STALL_SECONDS:.0f} s (or dead)")
+                log.error("%s: withholding watchdog pings so systemd restarts the service", what)
             unhealthy_logged = not healthy
             if ping_every and healthy and now >= next_ping:
                 self.notifier.watchdog()

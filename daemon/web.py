@@ -22,6 +22,7 @@ import hashlib
 import hmac
 import logging
 import mimetypes
+import os
 import re
 import time
 from collections.abc import Callable
@@ -40,7 +41,7 @@ from reelcore.catalog import CatalogError, FileRecord
 from reelcore.clips import ClipMaker
 from reelcore.config import Settings
 from reelcore.embedder import ModelLoadError
-from reelcore.filetype import servable
+from reelcore.filetype import open_servable
 from reelcore.frames import filmstrip
 from reelcore.inputs import QueryError
 from reelcore.search import SearchService
@@ -51,6 +52,11 @@ log = logging.getLogger(__name__)
 
 MEDIA_URL_TTL = 1800.0  # seconds a signed media URL stays valid
 FILMSTRIP_MAX = 12
+# Threads that may open and check media files at once. A file on a hung NFS mount holds its thread
+# until the mount answers: past this many, media requests get 503 at once instead of queueing, and
+# no other route (they never touch the footage) waits for them.
+MEDIA_FILE_THREADS = 8
+_UNAVAILABLE = (ServiceUnavailable, StoreError, ModelLoadError, CatalogError)
 _VIDEO_ID = re.compile(r"^[0-9a-f]{16}$")
 _SIGNED = ("/media/", "/frame/", "/clip/")
 PAGE_CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
@@ -162,12 +168,23 @@ def viewer_routes(get_search_service: Callable[[], SearchService], settings: Set
 
         return await anyio.to_thread.run_sync(run)
 
+    media_files: list[anyio.CapacityLimiter] = []  # made on the event loop, on first use
+
+    async def open_media(rec: FileRecord) -> tuple[int, os.stat_result] | None:
+        """The checked descriptor of a catalogued file (open_servable), opened in a thread of its own
+        limiter; raises _Busy when every such thread is taken (files on a hung share)."""
+        if not media_files:
+            media_files.append(anyio.CapacityLimiter(MEDIA_FILE_THREADS))
+        if media_files[0].available_tokens < 1:
+            raise _Busy()
+        return await anyio.to_thread.run_sync(_open_checked, rec.path, rec.root, limiter=media_files[0])
+
     async def api(fn: Callable[..., Any], *args: Any) -> Response:
         try:
             out = await work(fn, *args)
         except QueryError as e:
             return _error(400, str(e))
-        except (ServiceUnavailable, StoreError, ModelLoadError, CatalogError) as e:
+        except _UNAVAILABLE as e:
             return _error(503, f"the index is not available: {e}")
         except Exception as e:
             log.exception("viewer API failed")
@@ -292,18 +309,21 @@ def viewer_routes(get_search_service: Callable[[], SearchService], settings: Set
     async def media(request: Request) -> Response:
         try:
             rec = await work(record, request.path_params["video_id"])
+            opened = None if rec.unavailable else await open_media(rec)
         except LookupError as e:
             return _error(404, str(e))
-        path = Path(rec.path)
-        if rec.unavailable or not servable(rec.path, rec.root):
+        except _UNAVAILABLE as e:
+            return _error(503, f"the index is not available: {e}")
+        except _Busy:
+            return _busy()
+        if opened is None:
             return _error(410, "the file is not available (moved, deleted or its share is offline)")
-        mime = mimetypes.guess_type(path.name)[0] or ""
+        mime = mimetypes.guess_type(rec.path)[0] or ""
         if not mime.startswith("video/"):  # never let a catalogued name make the browser run a page
             mime = "application/octet-stream"
-        # FileResponse answers Range requests with 206 Partial Content (what <video> seeking needs).
-        return FileResponse(path, media_type=mime, content_disposition_type="inline",
-                            headers={**_SAFE_HEADERS, "Cache-Control": "private, max-age=60",
-                                     "Content-Security-Policy": "sandbox"})
+        return _DescriptorResponse(*opened, media_type=mime, content_disposition_type="inline",
+                                   headers={**_SAFE_HEADERS, "Cache-Control": "private, max-age=60",
+                                            "Content-Security-Policy": "sandbox"})
 
     async def frame(request: Request) -> Response:
         vid = request.path_params["video_id"]
@@ -321,6 +341,8 @@ def viewer_routes(get_search_service: Callable[[], SearchService], settings: Set
             data = await work(run)
         except LookupError as e:
             return _error(404, str(e))
+        except _UNAVAILABLE as e:
+            return _error(503, f"the index is not available: {e}")
         except (QueryError, OSError) as e:
             return _error(400 if isinstance(e, QueryError) else 404, str(e))
         return Response(data, media_type="image/jpeg",
@@ -329,24 +351,25 @@ def viewer_routes(get_search_service: Callable[[], SearchService], settings: Set
     async def clip(request: Request) -> Response:
         vid = request.path_params["video_id"]
 
-        def run(svc: SearchService) -> Any:
+        def run(svc: SearchService) -> tuple[bytes, str]:
             rec = record(svc, vid)
             maker = ClipMaker(svc.catalog, clips_dir)
-            return maker.clip(rec.video_id, _float(request, "start", 0.0) or 0.0, _float(request, "end"))
+            c = maker.clip(rec.video_id, _float(request, "start", 0.0) or 0.0, _float(request, "end"))
+            # Clips are small (capped): read the bytes here, in the thread (never on the event
+            # loop), so a concurrent cache trim cannot race the response either.
+            return Path(c.path).read_bytes(), c.mime_type
 
         try:
-            c = await work(run)
+            data, mime_type = await work(run)
         except LookupError as e:
             return _error(404, str(e))
+        except _UNAVAILABLE as e:
+            return _error(503, f"the index is not available: {e}")
         except QueryError as e:
             return _error(400, str(e))
         except OSError as e:  # e.g. the cached clip was trimmed meanwhile, or the source vanished
             return _error(404, f"clip not available: {e}")
-        try:  # clips are small (capped): send the bytes, so a concurrent cache trim cannot race us
-            data = Path(c.path).read_bytes()
-        except OSError as e:
-            return _error(404, f"clip not available: {e}")
-        return Response(data, media_type=c.mime_type, headers={**_SAFE_HEADERS, "Cache-Control": "private"})
+        return Response(data, media_type=mime_type, headers={**_SAFE_HEADERS, "Cache-Control": "private"})
 
     return [
         Route("/", page, methods=["GET"]),
@@ -362,6 +385,45 @@ def viewer_routes(get_search_service: Callable[[], SearchService], settings: Set
         Route("/frame/{video_id}", frame, methods=["GET"]),
         Route("/clip/{video_id}", clip, methods=["GET"]),
     ]
+
+
+def _open_checked(path: str, root: str) -> tuple[int, os.stat_result] | None:
+    """open_servable + fstat, both in a worker thread (a hung share blocks there, not the loop)."""
+    fd = open_servable(path, root)
+    if fd is None:
+        return None
+    try:
+        return fd, os.fstat(fd)
+    except OSError:
+        os.close(fd)
+        return None
+
+
+class _Busy(Exception):
+    """Every media-file thread is taken (files on a hung share): answer 503 now, do not queue."""
+
+
+def _busy() -> Response:
+    r = _error(503, "busy reading other media files (a share may be hanging); try again shortly")
+    r.headers["Retry-After"] = "5"
+    return r
+
+
+class _DescriptorResponse(FileResponse):
+    """A FileResponse (Range requests, 206) over a descriptor already opened and checked
+    (reelcore.filetype.open_servable), never over the catalogued name again: on Linux
+    /proc/self/fd/N reopens that very file even if its name has been swapped for a symlink since.
+    The descriptor is closed when the response ends, however it ends."""
+
+    def __init__(self, fd: int, st: os.stat_result, **kwargs: Any) -> None:
+        self.fd = fd
+        super().__init__(f"/proc/self/fd/{fd}", stat_result=st, **kwargs)
+
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            os.close(self.fd)
 
 
 def _lookup(fn: Callable[[SearchService], Any]) -> Callable[[SearchService], Any]:

@@ -63,13 +63,41 @@ def is_regular(path: str | os.PathLike[str]) -> bool:
 
 
 def servable(path: str, root: str) -> bool:
-    """May this catalogued file be read out to a client now? It must still be a regular file whose
-    real location is inside its root: a file swapped for a symlink to elsewhere after indexing (a
-    writable share) must not turn media or clip requests into reads of arbitrary files."""
-    try:
-        real = os.path.realpath(path)
-        if not stat.S_ISREG(os.stat(real).st_mode):
-            return False
-        return Path(real).is_relative_to(os.path.realpath(root))
-    except (OSError, ValueError):
+    """May this catalogued file be read out to a client now? (A check only: to read it, use
+    `open_servable`, which checks the descriptor it then reads, so nothing can be swapped between.)"""
+    fd = open_servable(path, root)
+    if fd is None:
         return False
+    os.close(fd)
+    return True
+
+
+def open_servable(path: str, root: str) -> int | None:
+    """Open a catalogued file for reading out to a client, or None when it must not be served.
+
+    Opened once, never through a symlink in its last component (O_NOFOLLOW) and without blocking
+    on a FIFO (O_NONBLOCK); then the *open descriptor* is checked: a regular file whose real
+    location (what /proc/self/fd says it is) lies inside the root's real location, so a symlinked
+    parent folder cannot lead outside either. The caller reads this descriptor and nothing else: a
+    video swapped for a symlink to /etc/reelfind/config.toml after the check cannot be served."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        if stat.S_ISREG(os.fstat(fd).st_mode) and Path(_fd_path(fd, path)).is_relative_to(os.path.realpath(root)):
+            os.set_blocking(fd, True)
+            return fd
+    except (OSError, ValueError):
+        pass
+    os.close(fd)
+    return None
+
+
+def _fd_path(fd: int, opened: str) -> str:
+    """Where an open descriptor really is: Linux names it in /proc/self/fd; elsewhere the real path
+    of the name it was opened by (the last component was not a symlink: O_NOFOLLOW)."""
+    try:
+        return os.readlink(f"/proc/self/fd/{fd}")
+    except OSError:
+        return os.path.realpath(opened)
