@@ -110,6 +110,12 @@ def fuse(seen: SearchOut | None, said: list[MomentOut], said_words: int, gap: fl
             continue
         host.channels = [SEEN, SAID]
         host.said = sm.said
+        # The moment covers both: where it is seen and where it is said (the quote's times must
+        # lie inside the moment the assistant, the CLI and an export hand on).
+        host.start, host.end = min(host.start, sm.start), max(host.end, sm.end)
+        host.uri = file_uri(host.path, host.start, host.end)
+        if st > strength[id(host)]:  # the words are the stronger evidence: play from them
+            host.peak = sm.peak
         strength[id(host)] = max(strength[id(host)], st)
         rrf[id(host)] += 1.0 / (RRF_K + sm.rank)
     merged.sort(key=lambda m: (strength[id(m)], len(m.channels), rrf[id(m)]), reverse=True)
@@ -158,7 +164,10 @@ def search_channels(svc: SearchService, query: str, channels: Sequence[str] | No
     verdicts[SAID] = said_verdict(svc, query, res)
     moments = _with_done(svc, fuse(seen, said, len(res.words), svc.settings.query.merge_gap, limit))
     best = max(verdicts.values(), key=lambda v: _STRENGTH[v.match])
-    message = " ".join(v.message for v in verdicts.values())  # the picture's sentence as today, then "said: ..."
+    # Strongest channel first, each sentence labelled, so the answer's verdict ("good match: ...")
+    # is never followed by another channel's "not found" as if it were the same finding.
+    ordered = sorted(verdicts.items(), key=lambda kv: _STRENGTH[kv[1].match], reverse=True)
+    message = " ".join(v.message if name == SAID else f"seen: {v.message}" for name, v in ordered)
     return SearchOut(query=query.strip(), exclude=(exclude or "").strip() or None, match=best.match,
                      message=message, best_z=seen.best_z if seen else None,
                      background=seen.background if seen else None, moments=moments, channels=verdicts)
