@@ -161,8 +161,12 @@ def viewer_routes(get_search_service: Callable[[], SearchService], settings: Set
     signer = Signer(token)
     clips_dir = settings.data_dir / "clips"
 
-    async def work(fn: Callable[..., Any], *args: Any) -> Any:
+    async def work(fn: Callable[..., Any], *args: Any, query_slot: bool = True) -> Any:
+        """`fn(service, *args)` in a worker thread; queries hold a query slot, clips do not (they
+        wait in their own queue, reelcore.clips, and must never keep a query waiting)."""
         def run() -> Any:
+            if not query_slot:
+                return fn(get_search_service(), *args)
             with work_slots:
                 return fn(get_search_service(), *args)
 
@@ -360,7 +364,7 @@ def viewer_routes(get_search_service: Callable[[], SearchService], settings: Set
             return Path(c.path).read_bytes(), c.mime_type
 
         try:
-            data, mime_type = await work(run)
+            data, mime_type = await work(run, query_slot=False)
         except LookupError as e:
             return _error(404, str(e))
         except _UNAVAILABLE as e:

@@ -28,7 +28,7 @@ from reelcore.inputs import QueryError
 from reelcore.store import StoreError
 from viewer import app_html
 
-from .providers import ServiceProvider, ServiceUnavailable, work_slots
+from .providers import ServiceProvider, ServiceUnavailable, using
 
 VIEWER_URI = "ui://reelfind/viewer.html"
 FILMSTRIP_MAX = 12
@@ -78,8 +78,8 @@ def build_apps(provider: ServiceProvider) -> Apps:
         """A short preview clip (at most 15 s, at most 480p, no audio) of an indexed video, for the viewer."""
 
         def work() -> tuple[ClipOut, bytes]:
-            with work_slots:
-                svc = provider.search_service()
+            # No query slot: clips wait in their own queue (reelcore.clips), never before queries.
+            with using(provider) as svc:
                 rec = svc.resolve_video(video)
                 clip = ClipMaker(svc.catalog, clips_dir).clip(rec.video_id, start, end)
                 strip = filmstrip(svc, rec, clip.start, clip.end, FILMSTRIP_MAX)

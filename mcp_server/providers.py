@@ -19,7 +19,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any, Protocol, runtime_checkable
 
 from reelcore.config import Settings
@@ -30,9 +31,11 @@ from reelcore.search import SearchService, TextEmbeddingCache
 
 log = logging.getLogger(__name__)
 
-# Heavy work (model, store) runs in worker threads holding one of these slots. Waiting for all of
-# them before the process exits matters: a thread still inside torch or Chroma native code at
-# interpreter shutdown aborts the process ("terminate called without an active exception").
+# Queries (model, store) run in worker threads holding one of these slots: at most MAX_PARALLEL at
+# once. Waiting for all of them before the process exits matters: a thread still inside torch or
+# Chroma native code at interpreter shutdown aborts the process ("terminate called without an
+# active exception"). Whether the index is in use is another question, answered by `using`
+# (LocalProvider counts its users); preview clips have their own queue (reelcore.clips).
 MAX_PARALLEL = 4
 work_slots = threading.BoundedSemaphore(MAX_PARALLEL)
 
@@ -55,6 +58,18 @@ def wait_idle(timeout: float) -> bool:
     got = _take_all_slots(timeout)
     _give_slots(got)
     return got == MAX_PARALLEL
+
+
+@contextmanager
+def using(provider: ServiceProvider) -> Iterator[SearchService]:
+    """The provider's SearchService, marked in use for the block: a LocalProvider never closes the
+    index under a caller that holds it (its idle release waits for the block to end)."""
+    use = getattr(provider, "use", None)
+    if use is None:
+        yield provider.search_service()
+        return
+    with use() as svc:
+        yield svc
 
 
 class ServiceUnavailable(RuntimeError):
@@ -120,6 +135,8 @@ class LocalProvider:
         self._svc: SearchService | None = None
         self._text_cache: TextEmbeddingCache | None = None
         self._lock = threading.RLock()
+        self._idle = threading.Condition(self._lock)  # notified when the last user is done
+        self._users = 0
         self._last_use = time.monotonic()
         self._watcher: threading.Thread | None = None
         self._closed = threading.Event()
@@ -139,6 +156,20 @@ class LocalProvider:
             if self._svc is None:
                 self._svc = self._open()
             return self._svc
+
+    @contextmanager
+    def use(self) -> Iterator[SearchService]:
+        """The service, held open for the block (see `using`)."""
+        with self._lock:
+            svc = self.search_service()
+            self._users += 1
+        try:
+            yield svc
+        finally:
+            with self._lock:
+                self._users -= 1
+                self._last_use = time.monotonic()
+                self._idle.notify_all()
 
     def _open(self) -> SearchService:
         try:
@@ -164,22 +195,19 @@ class LocalProvider:
                 self.release(wait=0.0)
 
     def release(self, wait: float = 0.0) -> bool:
-        """Close the store and give the lock back if no query runs (waiting up to `wait` s)."""
-        # Every user of the service holds a work slot, so holding them all means none is in use.
-        # Slots first, then the provider lock (a query holds a slot while it asks for the lock).
-        slots = _take_all_slots(wait)
-        try:
-            if slots < MAX_PARALLEL:
+        """Close the store and give the lock back if nobody uses it (waiting up to `wait` s).
+        The lock is given back before the service is cleared: once `is_open` is False, another
+        process can take the index."""
+        with self._lock:
+            if not self._idle.wait_for(lambda: self._users == 0, timeout=wait):
                 return False
-            with self._lock:
-                rt, self._rt, self._svc = self._rt, None, None
-                if rt is None:
-                    return True
-                rt.close()
-                log.info("released the index after %.0f s idle", time.monotonic() - self._last_use)
+            rt = self._rt
+            if rt is None:
                 return True
-        finally:
-            _give_slots(slots)
+            rt.close()
+            self._rt = self._svc = None
+            log.info("released the index after %.0f s idle", time.monotonic() - self._last_use)
+            return True
 
     def current_work(self) -> dict[str, Any] | None:
         rt = self._rt
@@ -204,7 +232,8 @@ def warm_in_background(provider: ServiceProvider) -> threading.Thread | None:
                 if callable(own):
                     own()  # e.g. LocalProvider: the model only, no store
                 else:
-                    provider.search_service().warm()
+                    with using(provider) as svc:
+                        svc.warm()
             log.info("query side warm: model loaded, background sample ready")
         except Exception as e:  # reported again, clearly, by the first tool call
             log.warning("could not warm up the query side: %s", e)

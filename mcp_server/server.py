@@ -52,7 +52,7 @@ from reelcore.search import SearchService
 from reelcore.store import StoreError
 
 from .apps import build_apps, ui_meta
-from .providers import ServiceProvider, ServiceUnavailable, warm_in_background, work_slots
+from .providers import ServiceProvider, ServiceUnavailable, using, warm_in_background, work_slots
 
 log = logging.getLogger(__name__)
 
@@ -88,8 +88,8 @@ async def _run(provider: ServiceProvider, fn: Callable[..., _T], *args: Any) -> 
     """Run `fn(service, *args)` in a worker thread; map expected failures to clear tool errors."""
 
     def work() -> _T:
-        with work_slots:
-            return fn(provider.search_service(), *args)
+        with work_slots, using(provider) as svc:
+            return fn(svc, *args)
 
     try:
         return await anyio.to_thread.run_sync(work)
@@ -357,8 +357,7 @@ def build_server(provider: ServiceProvider, *, warm: bool = True) -> MCPServer:
         def work() -> str:
             # The list_videos tool's pages (so with a shared store also other machines' videos).
             videos: list[dict[str, Any]] = []
-            with work_slots:
-                svc = provider.search_service()
+            with work_slots, using(provider) as svc:
                 while len(videos) < RESOURCE_VIDEO_CAP:
                     limit = min(svc.settings.query.max_limit, RESOURCE_VIDEO_CAP - len(videos))
                     page = svc.list_videos(None, None, limit, len(videos))

@@ -6,8 +6,14 @@ original file; it gets a short re-encoded clip through MCP instead. The clip is 
 No audio: a preview of what is in the picture.
 
 Clips are cached under data_dir/clips, keyed by the file's identity (video id, size, mtime) and
-the span, and the folder is trimmed to a size cap (oldest first). Encodes run one at a time (a
-lock): they are CPU-bound and the service must keep answering queries meanwhile.
+the span, and the folder is trimmed to a size cap (oldest first).
+
+Clips have a queue of their own, never the query side's work slots: one encode at a time (they are
+CPU-bound), at most MAX_WAITING requests waiting for it (more get "busy, try again" at once), and a
+stall guard: an encode whose source delivers no frame for STALL_SECONDS (a file on a hung share)
+is abandoned with a clear error, its partial file never becomes a clip, and the encoder is free
+for the next request. The source is opened once and checked by its descriptor
+(reelcore.filetype.open_servable): a file swapped for a symlink is never read out.
 """
 
 from __future__ import annotations
@@ -17,16 +23,18 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import av
 import av.error
 import numpy as np
 
 from .catalog import Catalog, FileRecord
-from .filetype import servable
+from .filetype import open_servable
 from .inputs import QueryError, resolve_video
 
 log = logging.getLogger(__name__)
@@ -37,8 +45,12 @@ MAX_FPS = 25.0
 CACHE_BYTES = 256 * 1024 * 1024
 MAX_CLIP_BYTES = 12 * 1024 * 1024  # a clip bigger than this is refused (it travels as base64 through MCP)
 LOCK_WAIT = 60.0  # a request waits this long for the encoder slot, then gets a "busy" error
+MAX_WAITING = 2  # requests that may wait for the encoder; more are told "busy" at once
+STALL_SECONDS = 20.0  # an encode whose source yields no frame for this long is abandoned
+STALE_TMP = 600.0  # a partial clip file this old belongs to no running encode (a crash left it)
 # One encode at a time per process (HTTP viewer and MCP tool share it): encodes are CPU-bound.
 _ENCODE_LOCK = threading.Lock()
+_WAITING = threading.BoundedSemaphore(MAX_WAITING + 1)  # the one encoding + those waiting
 
 
 class ClipError(QueryError):
@@ -82,23 +94,30 @@ class ClipMaker:
         """The clip of `video` from `start` to `end` (default start + MAX_SPAN, cut at the video's end)."""
         rec = resolve_video(self.catalog, video)
         start, end = self._span(rec, start, end)
-        if not servable(rec.path, rec.root):
-            raise ClipError(f"{rec.path} is not there any more (moved, deleted or its share is offline)")
         codec, fmt, mime = _encoder()
         target = self.cache_dir / f"{self._key(rec, start, end, codec)}.{fmt}"
-        if not _ENCODE_LOCK.acquire(timeout=LOCK_WAIT):
-            raise ClipError("busy making other preview clips; try again in a moment")
+        if not _WAITING.acquire(blocking=False):
+            raise ClipError("busy: other preview clips are queued; try again in a few seconds")
         try:
-            if target.is_file():
-                os.utime(target)
-                w, h, n = _meta(target)
-                return Clip(target, mime, start, end, w, h, n, True, 0.0)
-            t0 = time.process_time()
-            w, h, n = self._encode(rec, start, end, codec, fmt, target)
-            cpu = time.process_time() - t0
-            self._trim(keep=target)
+            if not _ENCODE_LOCK.acquire(timeout=LOCK_WAIT):
+                raise ClipError("busy making other preview clips; try again in a moment")
+            try:
+                if target.is_file():
+                    os.utime(target)
+                    w, h, n = _meta(target)
+                    return Clip(target, mime, start, end, w, h, n, True, 0.0)
+                self.cache_dir.mkdir(parents=True, exist_ok=True)
+                fd = open_servable(rec.path, rec.root)
+                if fd is None:
+                    raise ClipError(f"{rec.path} is not there any more (moved, deleted or its share is offline)")
+                t0 = time.process_time()
+                w, h, n = self._encode(rec, fd, start, end, codec, fmt, target)
+                cpu = time.process_time() - t0
+                self._trim(keep=target)
+            finally:
+                _ENCODE_LOCK.release()
         finally:
-            _ENCODE_LOCK.release()
+            _WAITING.release()
         log.info("preview clip %s %.2f-%.2f s: %dx%d, %d frames, %.1f KB, %.2f CPU s", rec.path, start, end,
                  w, h, n, target.stat().st_size / 1024, cpu)
         return Clip(target, mime, start, end, w, h, n, False, cpu)
@@ -129,12 +148,14 @@ class ClipMaker:
         ident = f"{rec.video_id}|{rec.size}|{rec.mtime}|{start:.3f}|{end:.3f}|{codec}|{MAX_HEIGHT}"
         return f"{rec.video_id}-{round(start * 1000)}-{hashlib.sha1(ident.encode()).hexdigest()[:12]}"
 
-    def _encode(self, rec: FileRecord, start: float, end: float, codec: str, fmt: str,
+    def _encode(self, rec: FileRecord, fd: int, start: float, end: float, codec: str, fmt: str,
                 target: Path) -> tuple[int, int, int]:
-        self.cache_dir.mkdir(parents=True, exist_ok=True)
+        """Encode from the open descriptor `fd` (closed here) in a thread watched for stalls."""
         tmp = target.with_name(f".{target.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+        job = _EncodeJob(fd, start, end, codec, fmt, tmp)
+        job.start()
         try:
-            n, w, h = _transcode(rec.path, start, end, codec, fmt, tmp)
+            n, w, h = job.wait(STALL_SECONDS, rec.path)
             if n == 0:
                 raise ClipError(f"no frames could be decoded from {rec.path} between {start:.2f} and {end:.2f} s")
             if tmp.stat().st_size > MAX_CLIP_BYTES:
@@ -145,15 +166,22 @@ class ClipMaker:
         except av.error.FFmpegError as e:
             raise ClipError(f"cannot make a preview of {rec.path}: {str(e).splitlines()[0][:200]}") from None
         finally:
-            tmp.unlink(missing_ok=True)
+            if job.is_alive():  # abandoned: it removes its own partial file when its read returns
+                job.abandoned.set()
+            else:
+                tmp.unlink(missing_ok=True)
 
     def _trim(self, keep: Path) -> None:
         """Drop the least recently used clips (never `keep`) until the cache is under its size cap."""
         try:
-            files = [(p.stat().st_mtime, p.stat().st_size, p) for p in self.cache_dir.iterdir()
-                     if p.is_file() and not p.name.startswith(".")]
+            entries = [p for p in self.cache_dir.iterdir() if p.is_file()]
+            files = [(p.stat().st_mtime, p.stat().st_size, p) for p in entries if not p.name.startswith(".")]
+            # Partial files of encodes that a crash (or kill -9) interrupted: nothing will finish them.
+            stale = [p for p in entries if p.name.endswith(".tmp") and time.time() - p.stat().st_mtime > STALE_TMP]
         except OSError:
             return
+        for p in stale:
+            p.unlink(missing_ok=True)
         total = sum(s for _, s, _ in files)
         for _, size, p in sorted(files):
             if total <= self.cache_bytes:
@@ -164,16 +192,56 @@ class ClipMaker:
             total -= size
 
 
+class _EncodeJob(threading.Thread):
+    """One transcode in a daemon thread, so a read that hangs (a hard NFS mount) cannot hold the
+    requester or the encoder slot: `wait` gives up once no frame has come for `stall` seconds."""
+
+    def __init__(self, fd: int, start: float, end: float, codec: str, fmt: str, out: Path) -> None:
+        super().__init__(name="reelfind-clip", daemon=True)
+        self.fd, self.start_s, self.end_s, self.codec, self.fmt, self.out = fd, start, end, codec, fmt, out
+        self.progress = time.monotonic()
+        self.abandoned = threading.Event()
+        self.result: tuple[int, int, int] | None = None
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            with os.fdopen(self.fd, "rb") as src:
+                self.result = _transcode(src, self.start_s, self.end_s, self.codec, self.fmt, self.out, self._tick)
+        except BaseException as e:  # handed to the requester by wait()
+            self.error = e
+        finally:
+            if self.abandoned.is_set():
+                self.out.unlink(missing_ok=True)
+
+    def _tick(self) -> None:
+        self.progress = time.monotonic()
+
+    def wait(self, stall: float, name: str) -> tuple[int, int, int]:
+        while self.is_alive():
+            self.join(min(1.0, stall / 4))
+            if self.is_alive() and time.monotonic() - self.progress > stall:
+                log.warning("preview clip of %s abandoned: no frame from the source for %.0f s", name, stall)
+                raise ClipError(f"the source stopped delivering frames for {stall:.0f} s ({name}; is its share "
+                                "hanging?): no preview clip; try again later")
+        if self.error is not None:
+            raise self.error
+        assert self.result is not None
+        return self.result
+
+
 def _even(x: float) -> int:
     return max(2, int(round(x / 2)) * 2)
 
 
-def _transcode(src: str, start: float, end: float, codec: str, fmt: str, out: Path) -> tuple[int, int, int]:
-    """Decode [start, end) of `src` and encode it to `out`; returns (frames, width, height)."""
+def _transcode(src: Any, start: float, end: float, codec: str, fmt: str, out: Path,
+               tick: Callable[[], None] = lambda: None) -> tuple[int, int, int]:
+    """Decode [start, end) of `src` (a path or an open binary file) and encode it to `out`;
+    returns (frames, width, height). `tick` is called for every decoded frame (the stall guard)."""
     with av.open(src, metadata_errors="ignore") as inp:
         vs = next((s for s in inp.streams.video if not s.disposition & av.stream.Disposition.attached_pic), None)
         if vs is None or vs.codec_context is None:
-            raise ClipError(f"{src} has no decodable video stream")
+            raise ClipError(f"{getattr(src, 'name', src)} has no decodable video stream")
         vs.thread_type = "AUTO"
         tb = vs.time_base
         origin = inp.start_time / 1e6 if inp.start_time is not None else float((vs.start_time or 0) * tb)
@@ -186,6 +254,7 @@ def _transcode(src: str, start: float, end: float, codec: str, fmt: str, out: Pa
             w = h = 0
             rot = 0
             for frame in inp.decode(vs):
+                tick()
                 if frame.pts is None:
                     continue
                 t = float(frame.pts * tb) - origin

@@ -25,6 +25,7 @@ import daemon.web as web
 from daemon.http_server import HttpServer
 from daemon.web import viewer_routes
 from mcp_server.providers import ServiceUnavailable
+from reelcore import clips as clips_mod
 from reelcore import filetype
 from reelcore.catalog import Catalog
 from reelcore.embedder import Embedder
@@ -191,3 +192,28 @@ def test_the_heartbeat_notices_an_event_loop_that_stopped_answering() -> None:
     finally:
         unblock.set()
         http.stop()
+
+
+def test_queries_never_wait_behind_preview_clips(served, monkeypatch) -> None:
+    """Six clip requests whose source hangs (one encoding, two queued, three told busy): the JSON
+    API keeps answering, because clips wait in their own queue, not in the query slots."""
+    client, vid, _ = served
+    release, started = threading.Event(), threading.Event()
+
+    def hung(src, start, end, codec, fmt, out, tick=lambda: None):
+        started.set()
+        release.wait(60)
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(clips_mod, "_transcode", hung)
+    try:
+        clips = [_in_thread(lambda t=t: client.get(f"/clip/{vid}?start={t}&end={t + 1}")) for t in range(6)]
+        wait_for(started.is_set, 30, what="a clip encode hanging")
+        links, out = _in_thread(lambda: client.get("/api/links", params={"video": vid, "start": 1}))
+        wait_for(lambda: "value" in out or "error" in out, 20, what="/api/links answering beside hung clips")
+        assert out["value"].status_code == 200 and "media_url" in out["value"].json()
+        assert any(t.is_alive() for t, _ in clips)
+    finally:
+        release.set()
+    for t, _ in clips:
+        t.join(60)

@@ -65,16 +65,43 @@ def test_local_provider_releases_when_idle_and_reopens_fresh(tmp_path):
         done = subprocess.run(cli, cwd=REPO, env=tiny_env(s.data_dir), capture_output=True, text=True, timeout=120)
         assert done.returncode == 0, done.stderr[-2000:]
 
-        svc = provider.search_service()  # re-opened
-        assert svc.store.count() > before
-        rec = svc.resolve_video("two.mp4")
-        frames, vecs = svc.video_frames(rec)
-        hit = svc.store.query(vecs[0], 1)[0]  # the HNSW index of the re-opened store has the new frames
-        assert hit.video_id == rec.video_id and hit.score == pytest.approx(1.0, abs=1e-4)
-        assert np.isfinite(svc.background(vecs[0]).sigma)
+        with provider.use() as svc:  # re-opened, and held: the 0.5 s idle release waits for us
+            assert svc.store.count() > before
+            rec = svc.resolve_video("two.mp4")
+            frames, vecs = svc.video_frames(rec)
+            hit = svc.store.query(vecs[0], 1)[0]  # the HNSW index of the re-opened store has the new frames
+            assert hit.video_id == rec.video_id and hit.score == pytest.approx(1.0, abs=1e-4)
+            assert np.isfinite(svc.background(vecs[0]).sigma)
     finally:
         provider.close()
     assert not is_locked(s.lock_path)
+
+
+def test_idle_release_gives_the_lock_back_before_it_says_closed_and_waits_for_users(tmp_path, monkeypatch):
+    """`is_open` turns False only once the data-dir lock is free (another process may take the
+    index at once), and an idle release never closes the index under a caller that holds it."""
+    s = tiny_settings(tmp_path / "data")
+    provider = LocalProvider(s, idle_release=0)
+    real_close = Runtime.close
+
+    def slow_close(rt):  # a close that takes a while (a loaded 2-core box)
+        time.sleep(0.3)
+        real_close(rt)
+
+    monkeypatch.setattr(Runtime, "close", slow_close)
+    try:
+        with provider.use() as svc:
+            assert not provider.release(wait=0.2) and provider.is_open  # in use: kept open
+            assert svc.catalog.counts() is not None
+        seen: list[bool] = []
+        watcher = __import__("threading").Thread(
+            target=lambda: (_wait(lambda: not provider.is_open), seen.append(is_locked(s.lock_path))))
+        watcher.start()
+        assert provider.release(wait=1.0)
+        watcher.join(10)
+        assert seen == [False]  # when it said closed, the lock was already free
+    finally:
+        provider.close()
 
 
 def test_requests_follow_a_service_that_starts_and_stops(footage, tmp_path_factory):

@@ -4,17 +4,21 @@ the result; cache, size cap and the clear errors for spans, non-indexed and vani
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import threading
 import time
 from pathlib import Path
 
 import av
 import pytest
 
+from reelcore import clips as clips_mod
 from reelcore.catalog import Catalog
 from reelcore.clips import MAX_HEIGHT, MAX_SPAN, ClipError, ClipMaker
 from reelcore.inputs import QueryError
 from tests.conftest import FOOTAGE
+from tests.test_daemon_support import wait_for
 from tests.viewer_support import ARTIFACTS
 
 
@@ -98,3 +102,113 @@ def test_cache_is_size_capped(tmp_path: Path) -> None:
     b = maker.clip(vid, 2.0, 3.0)
     assert b.path.is_file() and not a.path.exists()
     assert [p.name for p in (tmp_path / "clips").iterdir()] == [b.path.name]
+
+
+# -- the clip queue, its stall guard and its cache (issue 19, items 6 and 8) --------------------------
+def _hung_transcode(monkeypatch: pytest.MonkeyPatch) -> tuple[threading.Event, threading.Event]:
+    """Every encode writes its partial file, reads one frame, then hangs in the next read (a source
+    on a hard NFS mount whose server went away) until `release` is set."""
+    release, started = threading.Event(), threading.Event()
+
+    def hung(src, start, end, codec, fmt, out, tick=lambda: None):
+        out.write_bytes(b"partial")
+        tick()
+        started.set()
+        release.wait(60)
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(clips_mod, "_transcode", hung)
+    return release, started
+
+
+def test_an_encode_whose_source_hangs_is_abandoned_and_frees_the_encoder(tmp_path: Path, monkeypatch) -> None:
+    cat, vid, _ = _catalogued(tmp_path, "big_buck_bunny_0_30.webm", 30.0)
+    maker = ClipMaker(cat, tmp_path / "clips")
+    monkeypatch.setattr(clips_mod, "STALL_SECONDS", 0.5)
+    real = clips_mod._transcode
+    release, _ = _hung_transcode(monkeypatch)
+    try:
+        with pytest.raises(ClipError, match="stopped delivering frames"):
+            maker.clip(vid, 0.0, 2.0)
+        monkeypatch.setattr(clips_mod, "_transcode", real)
+        ok = maker.clip(vid, 5.0, 7.0)  # the encoder is free again while the hung read still waits
+        assert not ok.cached and ok.frames > 0
+    finally:
+        release.set()
+    # The abandoned encode never becomes a clip, and removes its partial file when its read returns.
+    wait_for(lambda: not list((tmp_path / "clips").glob(".*.tmp")), 10, what="the partial file removed")
+    assert [p.name for p in (tmp_path / "clips").iterdir()] == [ok.path.name]
+
+
+def test_clip_requests_beyond_the_queue_are_told_busy_at_once(tmp_path: Path, monkeypatch) -> None:
+    cat, vid, _ = _catalogued(tmp_path, "big_buck_bunny_0_30.webm", 30.0)
+    maker = ClipMaker(cat, tmp_path / "clips")
+    release, started = _hung_transcode(monkeypatch)
+    results: list[BaseException | None] = []
+
+    def ask(t: float) -> None:
+        try:
+            maker.clip(vid, t, t + 1.0)
+            results.append(None)
+        except BaseException as e:
+            results.append(e)
+
+    threads = [threading.Thread(target=ask, args=(float(t),), daemon=True) for t in range(clips_mod.MAX_WAITING + 1)]
+    try:
+        for t in threads:
+            t.start()
+        wait_for(started.is_set, 10, what="one encode running")
+        wait_for(lambda: clips_mod._WAITING._value == 0, 10, what="the queue full")
+        with pytest.raises(ClipError, match="busy"):
+            maker.clip(vid, 20.0, 21.0)
+    finally:
+        release.set()
+    for t in threads:
+        t.join(30)
+    assert len(results) == clips_mod.MAX_WAITING + 1  # each queued request got an answer (an error here)
+
+
+def test_a_changed_source_gets_a_new_clip_not_the_cached_one(tmp_path: Path) -> None:
+    cat, vid, src = _catalogued(tmp_path, "big_buck_bunny_0_30.webm", 30.0)
+    maker = ClipMaker(cat, tmp_path / "clips")
+    first = maker.clip(vid, 1.0, 2.0)
+    assert maker.clip(vid, 1.0, 2.0).cached
+    cat.update(str(src), mtime=src.stat().st_mtime + 10)  # re-indexed after a change: same id, new mtime
+    again = maker.clip(vid, 1.0, 2.0)
+    assert not again.cached and again.path != first.path
+    cat.update(str(src), size=src.stat().st_size + 1)
+    assert not maker.clip(vid, 1.0, 2.0).cached
+
+
+def test_partial_files_left_by_a_crash_are_cleared_and_live_ones_kept(tmp_path: Path) -> None:
+    cat, vid, _ = _catalogued(tmp_path, "big_buck_bunny_0_30.webm", 30.0)
+    cache = tmp_path / "clips"
+    cache.mkdir()
+    stale, live = cache / ".x.mp4.123.456.tmp", cache / ".y.mp4.123.789.tmp"
+    stale.write_bytes(b"x" * 1000)
+    live.write_bytes(b"y")
+    old = time.time() - clips_mod.STALE_TMP - 60
+    os.utime(stale, (old, old))
+    ClipMaker(cat, cache).clip(vid, 0.0, 1.0)
+    assert not stale.exists() and live.exists()
+
+
+def test_a_source_swapped_for_a_symlink_after_the_check_is_never_read(tmp_path: Path, monkeypatch) -> None:
+    """The clip is made from the file that was checked, even if its name points elsewhere now."""
+    cat, vid, src = _catalogued(tmp_path, "big_buck_bunny_0_30.webm", 30.0)
+    secret = tmp_path / "secret.txt"
+    secret.write_text("token = 'TOP-SECRET'\n")
+    real_realpath = clips_mod.os.path.realpath
+    swapped: list[bool] = []
+
+    def realpath_then_swap(p, *args, **kwargs):
+        out = real_realpath(p, *args, **kwargs)
+        if os.fspath(p) == str(src.parent) and not swapped:
+            src.rename(src.with_suffix(".moved"))
+            src.symlink_to(secret)
+            swapped.append(True)
+        return out
+
+    monkeypatch.setattr(clips_mod.os.path, "realpath", realpath_then_swap)
+    clip = ClipMaker(cat, tmp_path / "clips").clip(vid, 1.0, 2.0)
+    assert swapped and clip.frames > 0 and b"TOP-SECRET" not in clip.path.read_bytes()
