@@ -292,8 +292,9 @@ def viewer_routes(get_search_service: Callable[[], SearchService], settings: Set
         q = request.query_params
 
         def run(svc: SearchService) -> dict[str, Any]:
-            out = svc.list_videos(q.get("path") or None, q.get("state") or None, _int(request, "limit", 200),
-                                  _int(request, "offset", 0))
+            # The page size is the server's: the viewer pages with the `limit` it gets back.
+            limit = _int(request, "limit", min(200, svc.settings.query.max_limit))
+            out = svc.list_videos(q.get("path") or None, q.get("state") or None, limit, _int(request, "offset", 0))
             d = out.model_dump(mode="json")
             for v in d["videos"]:
                 v["media_url"] = signer.url(f"/media/{v['video_id']}") if v["frames"] > 0 else None

@@ -46,7 +46,7 @@ from reelcore.channels.scenes_said import find_scenes_channels
 from reelcore.channels.speech.transcript import get_transcript as get_transcript_of
 from reelcore.config import Settings
 from reelcore.embedder import ModelLoadError
-from reelcore.inputs import MAX_IMAGE_BASE64, QueryError
+from reelcore.inputs import MAX_IMAGE_BASE64, MAX_OFFSET, TIMELINE_PEAKS, TIMELINE_POINTS, QueryError
 from reelcore.models import FrameOut, ScenesOut, SearchOut, StatusOut, TimelineOut, TranscriptOut, VideoListOut
 from reelcore.search import SearchService
 from reelcore.store import StoreError
@@ -293,9 +293,10 @@ def build_server(provider: ServiceProvider, *, warm: bool = True) -> MCPServer:
     @mcp.tool(title="Score timeline of one video", annotations=READ_ONLY, meta=ui_meta())
     async def score_timeline(
         video: Video, query: Query,
-        max_points: Annotated[int, Field(ge=10, le=5000, description=(
+        max_points: Annotated[int, Field(ge=TIMELINE_POINTS[0], le=TIMELINE_POINTS[1], description=(
             "at most this many points (longer videos are binned, keeping each bin's best frame)"))] = 300,
-        peaks: Annotated[int, Field(ge=0, le=50, description="how many top peaks to list")] = 5,
+        peaks: Annotated[int, Field(ge=TIMELINE_PEAKS[0], le=TIMELINE_PEAKS[1],
+                                    description="how many top peaks to list")] = 5,
         thumbnails: Thumbs = 3, ctx: Context | None = None,
     ) -> Annotated[CallToolResult, TimelineOut]:
         """Where in one video does something appear? Scores every indexed frame of the video.
@@ -337,7 +338,7 @@ def build_server(provider: ServiceProvider, *, warm: bool = True) -> MCPServer:
                           state: Annotated[Literal["pending", "indexing", "indexed", "failed"] | None,
                                            Field(description="only videos in this state")] = None,
                           limit: Annotated[int, Field(ge=1, le=q.max_limit)] = 50,
-                          offset: Annotated[int, Field(ge=0, le=10_000_000)] = 0) -> VideoListOut:
+                          offset: Annotated[int, Field(ge=0, le=MAX_OFFSET)] = 0) -> VideoListOut:
         """List the videos reelfind knows: path, video_id, state, duration, frames, errors; paged."""
         return await _run(provider, SearchService.list_videos, path_glob, state, limit, offset)
 

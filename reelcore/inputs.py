@@ -22,6 +22,12 @@ from .catalog import FAILED, Catalog, FileRecord
 from .globsql import glob_match
 from .shared import RemoteRecord, StoreDirectory
 
+# Bounds of request parameters, checked here once for every face (MCP schemas show the same numbers;
+# HTTP and the CLI get the same QueryError). Query length and result limits come from the settings.
+TIMELINE_POINTS = (10, 5000)  # points of a score timeline (longer videos are binned)
+TIMELINE_PEAKS = (0, 50)
+MAX_OFFSET = 10_000_000  # list_videos paging
+
 MAX_IMAGE_BYTES = 16 * 1024 * 1024
 MAX_IMAGE_BASE64 = MAX_IMAGE_BYTES * 4 // 3 + 4096  # base64 text, with room for a data: URL prefix
 MAX_IMAGE_PIXELS = 40_000_000
@@ -34,6 +40,13 @@ class QueryError(ValueError):
 
 
 __all__ = ["QueryError", "decode_image", "file_uri", "glob_match", "resolve_video"]
+
+
+def check_range(name: str, value: object, lo: int, hi: int) -> int:
+    """An integer parameter within [lo, hi], or a QueryError that says so."""
+    if not isinstance(value, int) or isinstance(value, bool) or not lo <= value <= hi:
+        raise QueryError(f"{name} must be an integer from {lo} to {hi} (got {value!r})")
+    return value
 
 
 def resolve_video(catalog: Catalog, video: str, need_frames: bool = True,

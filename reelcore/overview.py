@@ -7,7 +7,7 @@ from itertools import islice
 from typing import TYPE_CHECKING
 
 from .catalog import INDEXED, STATES, FileRecord
-from .inputs import QueryError, file_uri, glob_match
+from .inputs import MAX_OFFSET, QueryError, check_range, file_uri, glob_match
 from .models import VideoListOut, VideoOut
 
 if TYPE_CHECKING:
@@ -28,8 +28,7 @@ def list_videos(svc: SearchService, path_glob: str | None, state: str | None, li
     vectors' metadata, so state 'indexed', frames 0 and duration unknown) are merged in by path."""
     if state is not None and state not in STATES:
         raise QueryError(f"state must be one of {', '.join(STATES)} (got {state!r})")
-    if offset < 0:
-        raise QueryError("offset must be 0 or more")
+    offset = check_range("offset", offset, 0, MAX_OFFSET)
     limit = svc.check_limit(limit)
     total = svc.catalog.count(path_glob, state)
     if svc.directory is None:

@@ -21,7 +21,16 @@ from .catalog import Catalog, FileRecord
 from .config import Settings
 from .embedder import Embedder
 from .frames import frames_near, is_long
-from .inputs import QueryError, decode_image, file_uri, glob_match, resolve_video
+from .inputs import (
+    TIMELINE_PEAKS,
+    TIMELINE_POINTS,
+    QueryError,
+    check_range,
+    decode_image,
+    file_uri,
+    glob_match,
+    resolve_video,
+)
 from .models import MomentOut, SearchOut
 from .scoring import WEAK_Z, Background, background_of, background_out, frame_at, verdict
 from .shared import StoreDirectory
@@ -329,6 +338,8 @@ class SearchService:
                  peaks: int = 5) -> tuple[TimelineOut, bytes]:
         from .timeline import score_timeline
 
+        max_points = check_range("max_points", max_points, *TIMELINE_POINTS)
+        peaks = check_range("peaks", peaks, *TIMELINE_PEAKS)
         return score_timeline(self, video, query, max_points, peaks)
 
     def frame(self, video: str, t: float) -> FrameOut:

@@ -217,3 +217,36 @@ def test_queries_never_wait_behind_preview_clips(served, monkeypatch) -> None:
         release.set()
     for t, _ in clips:
         t.join(60)
+
+
+@pytest.mark.parametrize("points", ["0", "-5", "9", "5001"])
+def test_timeline_points_out_of_bounds_are_a_clear_400(served, points) -> None:
+    """Checked once, in the core (SearchService.timeline): the same bounds as the MCP schema."""
+    client, vid, _ = served
+    r = client.get("/api/timeline", params={"video": vid, "q": "a car", "max_points": points})
+    assert r.status_code == 400, r.text
+    assert "max_points must be an integer from 10 to 5000" in r.json()["error"]
+
+
+def test_the_file_list_pages_with_the_servers_limit(tmp_path) -> None:
+    """The index page asks for no fixed limit: the server answers pages of at most query.max_limit."""
+    settings = tiny_settings(tmp_path / "data")
+    settings = settings.model_copy(update={"query": settings.query.model_copy(update={"max_limit": 2})})
+    catalog = Catalog(settings.catalog_path)
+    for k in range(5):
+        catalog.add(f"/footage/{k}.mp4", "/footage", 1, 0.0, f"fp{k}")
+    svc = SearchService(settings, catalog, FrameStore(settings, "pages"), Embedder(settings.model),
+                        Thumbnails(settings.thumbs_dir))
+    with TestClient(Starlette(routes=viewer_routes(lambda: svc, settings))) as client:
+        pages = []
+        offset = 0
+        while True:
+            r = client.get("/api/videos", params={"offset": offset})
+            assert r.status_code == 200, r.text
+            body = r.json()
+            pages.append([v["name"] for v in body["videos"]])
+            offset += body["limit"]
+            if offset >= body["total"]:
+                break
+    assert body["limit"] == 2 and pages == [["0.mp4", "1.mp4"], ["2.mp4", "3.mp4"], ["4.mp4"]]
+    catalog.close()

@@ -551,11 +551,12 @@ function route() {
 
 let indexTimer = null;
 let fileState = "";
+let fileOffset = 0; // the page of the file list shown; its size is the server's (query.max_limit)
 async function refreshIndex() {
   clearTimeout(indexTimer);
   if ($("#indexpage").hidden) return;
   try {
-    const [st, vids] = await Promise.all([backend.get("/api/status"), backend.get("/api/videos", { limit: 200, state: fileState })]);
+    const [st, vids] = await Promise.all([backend.get("/api/status"), backend.get("/api/videos", { state: fileState, offset: fileOffset })]);
     renderIndex(st, vids);
   } catch (e) {
     $("#progress").textContent = `status not available: ${e.message}`;
@@ -592,7 +593,14 @@ function renderIndex(st, vids) {
   const sf = $("#statefilter");
   sf.replaceChildren(...["", "indexed", "pending", "indexing", "failed"].map((s) => el("button", {
     type: "button", class: s === fileState ? "" : "ghost", "aria-pressed": String(s === fileState),
-    text: s ? `${s} (${c[s] || 0})` : `all (${vids.total})`, onclick: () => { fileState = s; refreshIndex(); } })));
+    text: s ? `${s} (${c[s] || 0})` : `all (${vids.total})`, onclick: () => { fileState = s; fileOffset = 0; refreshIndex(); } })));
+  const last = Math.min(vids.offset + vids.videos.length, vids.total);
+  $("#filepages").replaceChildren(
+    el("button", { type: "button", class: "ghost", text: "‹ previous", disabled: vids.offset <= 0 ? "" : null,
+      onclick: () => { fileOffset = Math.max(0, vids.offset - vids.limit); refreshIndex(); } }),
+    el("span", { class: "note", text: vids.total ? ` files ${vids.offset + 1}–${last} of ${vids.total} ` : " no files " }),
+    el("button", { type: "button", class: "ghost", text: "next ›", disabled: last >= vids.total ? "" : null,
+      onclick: () => { fileOffset = vids.offset + vids.limit; refreshIndex(); } }));
   $("#files tbody").replaceChildren(...vids.videos.map((v) => el("tr", {},
     el("td", { class: "path", text: v.path }), el("td", {}, el("span", { class: `state ${v.state}`, text: v.unavailable ? `${v.state}, offline` : v.state })),
     el("td", { text: v.duration == null ? "" : hms(v.duration) }), el("td", { text: v.frames }),
