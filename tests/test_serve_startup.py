@@ -14,6 +14,7 @@ These assert states, not times: bench/serve_startup.py measures the times.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import signal
 import subprocess
@@ -42,6 +43,7 @@ from tests.mcp_support import http_client
 from tests.test_daemon_support import free_port, wait_for
 
 EXE = Path(sys.executable).with_name("reelfind")
+GATES = Path(__file__).with_name("gates")
 
 
 def _status(port: int) -> dict | None:
@@ -59,12 +61,14 @@ def serve(tmp_path: Path):
     shutil.copy(FOOTAGE / "asl_book.mkv", root / "a.mkv")
     port = free_port()
     log = tmp_path / "serve.log"
+    gate = tmp_path / "model-may-load"  # the model load waits for this file (tests/gates/sitecustomize.py)
     env = tiny_env(tmp_path / "data", REELFIND_ROOTS=json.dumps([{"path": str(root), "stable_seconds": 0.5}]),
-                   REELFIND_SERVER__PORT=str(port))
+                   REELFIND_SERVER__PORT=str(port), RF_TEST_MODEL_GATE=str(gate),
+                   PYTHONPATH=os.pathsep.join([str(GATES), os.environ.get("PYTHONPATH", "")]))
     proc = subprocess.Popen([str(EXE), "serve"], env=env, stdout=subprocess.DEVNULL,
                             stderr=open(log, "wb"))  # noqa: SIM115 (closed with the process)
     try:
-        yield proc, port, log
+        yield proc, port, log, gate
     finally:
         proc.send_signal(signal.SIGTERM)
         try:
@@ -76,7 +80,7 @@ def serve(tmp_path: Path):
 
 
 def test_status_and_mcp_answer_while_the_model_loads_and_search_waits_for_it(serve) -> None:
-    proc, port, log = serve
+    proc, port, log, gate = serve
     first = wait_for(lambda: _status(port), 60, interval=0.01, what="the first /status")
     # The first answer comes before the model (and before the MCP app: it is built after HTTP is up).
     assert first["model_loaded"] is False and first["model"] == "loading", first
@@ -86,6 +90,7 @@ def test_status_and_mcp_answer_while_the_model_loads_and_search_waits_for_it(ser
 
     async def on_progress(value: float, total: float | None, message: str | None) -> None:
         progress.append((value, message))
+        gate.touch()  # the search has said it waits for the model: now let the model load
 
     async def session() -> tuple:
         async with http_client(url, None) as c:
