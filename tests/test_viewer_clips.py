@@ -212,3 +212,17 @@ def test_a_source_swapped_for_a_symlink_after_the_check_is_never_read(tmp_path: 
     monkeypatch.setattr(clips_mod.os.path, "realpath", realpath_then_swap)
     clip = ClipMaker(cat, tmp_path / "clips").clip(vid, 1.0, 2.0)
     assert swapped and clip.frames > 0 and b"TOP-SECRET" not in clip.path.read_bytes()
+
+
+def test_concurrent_requests_for_one_span_encode_it_once(tmp_path: Path) -> None:
+    cat, vid, _ = _catalogued(tmp_path, "big_buck_bunny_0_30.webm", 30.0)
+    maker = ClipMaker(cat, tmp_path / "clips")
+    got: list = []
+    threads = [threading.Thread(target=lambda: got.append(maker.clip(vid, 3.0, 5.0))) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert len(got) == 3 and sorted(c.cached for c in got) == [False, True, True]
+    assert len({c.path for c in got}) == 1
+    assert [p.name for p in (tmp_path / "clips").iterdir()] == [got[0].path.name]  # no partial files left
