@@ -49,6 +49,7 @@ from reelcore.search import SearchService
 from reelcore.store import StoreError
 
 from .apps import build_apps, ui_meta
+from .exports import register_export_tool
 from .providers import ServiceProvider, ServiceUnavailable, warm_in_background, work_slots
 
 log = logging.getLogger(__name__)
@@ -69,7 +70,8 @@ free text such as names, objects, actions, places, text shown on screen; misspel
 - search_footage: moments for one description. find_scenes: stretches where several things hold \
 at once (all_of=["a", "b"]). score_timeline: where in ONE video something appears (curve + heatmap). \
 similar_moments / search_by_image: look-alike moments. get_frame: look at a moment. list_videos, \
-index_status: what is indexed.
+index_status: what is indexed. export_moments: moments as a file for an editing application \
+(EDL, FCP7 XML, FCPXML, OTIO, CSV) with the files' own timecode.
 - Every answer has match = good / weak / none and a message: 'none' means the footage probably \
 does not contain it; say so instead of presenting those results as found. Look at the thumbnails \
 to confirm before asserting what a moment shows.
@@ -168,9 +170,10 @@ def _moment_images(out: SearchOut | ScenesOut, n: int, thumbs_dir: Path) -> list
 
 # -- the server -------------------------------------------------------------------------------------
 
-def build_server(provider: ServiceProvider, *, warm: bool = True) -> MCPServer:
+def build_server(provider: ServiceProvider, *, warm: bool = True, http_base: str | None = None) -> MCPServer:
     """The reelfind MCP server over `provider` (see the module docstring); `warm`: get the provider
-    ready (model, background sample) in the background when a session starts."""
+    ready (model, background sample) in the background when a session starts; `http_base`: the
+    service's base URL when it serves HTTP (export_moments links its download route)."""
     q = provider.settings.query
     thumbs_dir = provider.settings.thumbs_dir
     Query = Annotated[str, Field(min_length=1, max_length=q.max_query_chars,
@@ -326,6 +329,8 @@ def build_server(provider: ServiceProvider, *, warm: bool = True) -> MCPServer:
         current = await anyio.to_thread.run_sync(provider.current_work)
         return await _run(provider, SearchService.status, current)
 
+    register_export_tool(mcp, provider, _run, http_base)  # export_moments (mcp_server/exports.py)
+
     @mcp.resource("reelfind://videos", name="videos", title="Indexed videos", mime_type="application/json",
                   description=f"All catalogued videos (first {RESOURCE_VIDEO_CAP}) with state, duration, frames")
     async def videos_resource() -> str:
@@ -365,7 +370,7 @@ def build_server(provider: ServiceProvider, *, warm: bool = True) -> MCPServer:
 
 def http_app(settings: Settings, provider: ServiceProvider) -> Starlette:
     """Streamable HTTP MCP at /mcp (unguarded: mount it in daemon/app.py's app, see the module docstring)."""
-    mcp = build_server(provider)
+    mcp = build_server(provider, http_base=settings.mcp_url.rsplit("/mcp", 1)[0])
     inner = mcp.streamable_http_app(streamable_http_path="/mcp", host=settings.server.host,
                                     max_request_body_size=MAX_HTTP_BODY)
 

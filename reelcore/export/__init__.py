@@ -12,10 +12,12 @@ reads the files' headers (PyAV), so call it off the event loop.
 from __future__ import annotations
 
 import logging
+import os
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
+from pathlib import Path
 
 from .formats import FORMATS, Format, FormatError, get_format
 from .moments import (
@@ -60,6 +62,18 @@ def _timing_or_default(probe: Callable[[str], SourceTiming], notes: list[str]) -
     return timing
 
 
+def save(export: ExportFile, dest: Path) -> None:
+    """Write the export to `dest` whole or not at all (a temporary file beside it, then a rename)."""
+    dest = Path(dest)
+    tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "w", encoding="utf-8", newline="") as fh:
+            fh.write(export.text)
+        os.replace(tmp, dest)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
 def safe_filename(title: str, fmt: Format) -> str:
     stem = re.sub(r"[^\w\- ]+", "", title, flags=re.UNICODE).strip().replace(" ", "_")[:60] or "moments"
     return f"reelfind_{stem}{fmt.extension}"
@@ -91,4 +105,4 @@ def export_moments(moments: Sequence[ExportMoment], fmt: Format | str, title: st
 
 __all__ = ["FORMATS", "MAX_EXPORT_MOMENTS", "ExportFile", "ExportInputError", "ExportMoment", "Format",
            "FormatError", "export_moments", "from_scenes", "from_search", "from_selection", "from_timeline",
-           "get_format", "probe_timing"]
+           "get_format", "probe_timing", "save"]

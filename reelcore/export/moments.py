@@ -129,3 +129,12 @@ def from_selection(items: Iterable[Mapping[str, Any]], lookup: Callable[[str], A
         out.append(ExportMoment(video_id=rec.video_id, path=rec.path, name=name, start=start, end=end,
                                 label=own or label, score=float(score) if isinstance(score, (int, float)) else None))
     return out
+
+
+def moments_of(result: SearchOut | ScenesOut | TimelineOut) -> tuple[list[ExportMoment], str, str]:
+    """A read-side result's moments, the export's title and what to say when it has none."""
+    if isinstance(result, SearchOut):
+        return from_search(result), result.query, result.message
+    if isinstance(result, ScenesOut):
+        return from_scenes(result), " + ".join(result.concepts), result.message
+    return from_timeline(result), f"{result.query} in {result.name}", result.message

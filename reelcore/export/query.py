@@ -8,17 +8,37 @@ with `query` (that video's timeline peaks), `concepts` (a scene query, all of th
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from reelcore.inputs import QueryError
+from reelcore.catalog import Catalog, FileRecord
+from reelcore.inputs import QueryError, resolve_video
 
 from . import ExportFile, export_moments
 from .formats import Format
-from .moments import from_scenes, from_search, from_selection, from_timeline
+from .moments import from_selection, moments_of
 
 if TYPE_CHECKING:
     from reelcore.search import SearchService
+
+
+def catalog_lookup(catalog: Catalog) -> Callable[[str], FileRecord | None]:
+    """A selection's video (video_id, catalogued path or unique file name) -> its indexed record."""
+
+    def lookup(video: str) -> FileRecord | None:
+        try:
+            return resolve_video(catalog, video)
+        except QueryError:
+            return None
+
+    return lookup
+
+
+def export_selection(selection: Sequence[Mapping[str, Any]], lookup: Callable[[str], FileRecord | None],
+                     fmt: Format | str, label: str | None = None) -> ExportFile:
+    """Hand-picked moments, each {video_id, start, end[, label]}."""
+    title = (label or "selection").strip()[:200] or "selection"
+    return export_moments(from_selection(selection, lookup, title), fmt, title, empty_reason="nothing was selected")
 
 
 def export_answer(svc: SearchService, fmt: Format | str, *, query: str | None = None,
@@ -29,28 +49,16 @@ def export_answer(svc: SearchService, fmt: Format | str, *, query: str | None = 
     """Run the question on `svc` and export its moments (see the module docstring)."""
     concepts = [c for c in (concepts or []) if c and c.strip()]
     if selection is not None:
-        def lookup(video_id: str) -> Any:
-            rec = svc.catalog.get_by_video_id(video_id)
-            if rec is None:
-                try:
-                    rec = svc.resolve_video(video_id)  # a path or unique name is fine too
-                except (QueryError, LookupError):
-                    return None
-            return rec
-
-        title = (label or query or "selection").strip()[:200] or "selection"
-        moments = from_selection(selection, lookup, title)
-        return export_moments(moments, fmt, title, empty_reason="nothing was selected")
+        return export_selection(selection, catalog_lookup(svc.catalog), fmt, label or query)
     if video:
         if not query:
             raise QueryError("with video, also give query (what to look for in it)")
-        out, _png = svc.timeline(video, query, 300, peaks)
-        return export_moments(from_timeline(out), fmt, label or query, empty_reason=out.message)
-    if concepts:
-        scenes = svc.scenes(([query] if query else []) + concepts, limit, path_glob, threshold_z, 0.0)
-        return export_moments(from_scenes(scenes), fmt, label or " + ".join(scenes.concepts),
-                              empty_reason=scenes.message)
-    if query:
-        found = svc.search(query, limit=limit, path_glob=path_glob)
-        return export_moments(from_search(found), fmt, label or query, empty_reason=found.message)
-    raise QueryError("give a query, all_of concepts, a video with a query, or moments to export")
+        result: Any = svc.timeline(video, query, 300, peaks)[0]
+    elif concepts:
+        result = svc.scenes(([query] if query else []) + concepts, limit, path_glob, threshold_z, 0.0)
+    elif query:
+        result = svc.search(query, limit=limit, path_glob=path_glob)
+    else:
+        raise QueryError("give a query, all_of concepts, a video with a query, or moments to export")
+    moments, title, why = moments_of(result)
+    return export_moments(moments, fmt, label or title, empty_reason=why)
