@@ -4,6 +4,7 @@ Routes (see `viewer_routes`):
     GET /                       the viewer page (strict Content-Security-Policy)
     GET /viewer/{asset}         its script and style sheet (a fixed list: no directory listing)
     GET /api/search|scenes|timeline|frames|links|videos|status     JSON for the page
+    GET /api/export             moments as an EDL/XML/FCPXML/OTIO/CSV download (daemon/export_route.py)
     GET /media/{video_id}       the original file, with HTTP Range (206) for <video>
     GET /frame/{video_id}?t=    the indexed frame covering t (JPEG thumbnail)
     GET /clip/{video_id}?start=&end=   a short preview clip (reelcore.clips)
@@ -47,6 +48,8 @@ from reelcore.inputs import QueryError
 from reelcore.search import SearchService
 from reelcore.store import StoreError
 from viewer import asset, page_html
+
+from .export_route import export_route
 
 log = logging.getLogger(__name__)
 
@@ -389,6 +392,7 @@ def viewer_routes(get_search_service: Callable[[], SearchService], settings: Set
         Route("/media/{video_id}", media, methods=["GET"]),
         Route("/frame/{video_id}", frame, methods=["GET"]),
         Route("/clip/{video_id}", clip, methods=["GET"]),
+        export_route(work),  # GET /api/export: moments as a file for an editing application
     ]
 
 

@@ -52,6 +52,7 @@ from reelcore.search import SearchService
 from reelcore.store import StoreError
 
 from .apps import build_apps, ui_meta
+from .exports import register_export_tool
 from .providers import ServiceProvider, ServiceUnavailable, using, warm_in_background, work_slots
 
 log = logging.getLogger(__name__)
@@ -76,6 +77,8 @@ index_status: what is indexed.
 - Speech: search_footage also finds moments where the words are SAID (subtitles, transcripts); each \
 moment lists its channels ('seen', 'said') and, for 'said', the quote and word times; \
 channels=["said"] searches only speech. get_transcript(video, t_from, t_to): the words of a span, to quote.
+- export_moments: moments as a file for an editing application \
+(EDL, FCP7 XML, FCPXML, OTIO, CSV) with the files' own timecode.
 - Every answer has match = good / weak / none and a message: 'none' means the footage probably \
 does not contain it; say so instead of presenting those results as found. Look at the thumbnails \
 to confirm before asserting what a moment shows.
@@ -174,9 +177,10 @@ def _moment_images(out: SearchOut | ScenesOut, n: int, thumbs_dir: Path) -> list
 
 # -- the server -------------------------------------------------------------------------------------
 
-def build_server(provider: ServiceProvider, *, warm: bool = True) -> MCPServer:
+def build_server(provider: ServiceProvider, *, warm: bool = True, http_base: str | None = None) -> MCPServer:
     """The reelfind MCP server over `provider` (see the module docstring); `warm`: get the provider
-    ready (model, background sample) in the background when a session starts."""
+    ready (model, background sample) in the background when a session starts; `http_base`: the
+    service's base URL when it serves HTTP (export_moments links its download route)."""
     q = provider.settings.query
     thumbs_dir = provider.settings.thumbs_dir
     Query = Annotated[str, Field(min_length=1, max_length=q.max_query_chars,
@@ -352,6 +356,8 @@ def build_server(provider: ServiceProvider, *, warm: bool = True) -> MCPServer:
         current = await anyio.to_thread.run_sync(provider.current_work)
         return await _run(provider, SearchService.status, current)
 
+    register_export_tool(mcp, provider, _run, http_base)  # export_moments (mcp_server/exports.py)
+
     @mcp.resource("reelfind://videos", name="videos", title="Indexed videos", mime_type="application/json",
                   description=f"All catalogued videos (first {RESOURCE_VIDEO_CAP}) with state, duration, frames")
     async def videos_resource() -> str:
@@ -390,7 +396,7 @@ def build_server(provider: ServiceProvider, *, warm: bool = True) -> MCPServer:
 
 def http_app(settings: Settings, provider: ServiceProvider) -> Starlette:
     """Streamable HTTP MCP at /mcp (unguarded: mount it in daemon/app.py's app, see the module docstring)."""
-    mcp = build_server(provider)
+    mcp = build_server(provider, http_base=settings.mcp_url.rsplit("/mcp", 1)[0])
     inner = mcp.streamable_http_app(streamable_http_path="/mcp", host=settings.server.host,
                                     max_request_body_size=MAX_HTTP_BODY)
 

@@ -1,4 +1,4 @@
-"""`reelfind` command line: index, search, list, status, transcript, forget, serve, mcp.
+"""`reelfind` command line: index, search, export, list, status, transcript, forget, serve, mcp.
 
 Typer gives --help on every command; rich draws the progress bar (on stderr, so --json output on
 stdout stays machine-readable).
@@ -262,6 +262,11 @@ def search(
         "--channel", help="Search only this evidence: seen (the picture) or said (speech); repeatable.")] = None,
     config: ConfigOpt = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print moments as JSON.")] = False,
+    export: Annotated[Path | None, typer.Option("--export", help=(
+        "Also write the moments for an editing application to this file (format from its extension: "
+        ".edl .xml .fcpxml .otio .csv)."), show_default=False)] = None,
+    fmt: Annotated[str | None, typer.Option("--format", help="Export format: edl, fcp7, fcpxml, otio or csv.",
+                                            show_default=False)] = None,
 ) -> None:
     """Find moments that match a description (file, start-end seconds, peak time, score, channels)."""
     from reelcore.embedder import ModelLoadError
@@ -298,6 +303,11 @@ def search(
             raise typer.Exit(2) from None
         finally:
             rt.close()
+    if export is not None:
+        from reelcore.models import SearchOut
+        from reelfind.exporting import export_result
+
+        _export_to(export, fmt, lambda f: export_result(SearchOut.model_validate(verdict), f, None))
     line = _verdict_line(verdict)
     if json_out:
         if line:
@@ -362,6 +372,98 @@ def _search_via_service(url: str, settings: Settings, query: str, limit: int, pa
         err.print(f"[red]error:[/red] {e}")
         raise typer.Exit(2) from None
     return res, [{k: m.get(k) for k in _MOMENT_KEYS} for m in res.get("moments", [])]
+
+
+def _export_to(dest: Path, fmt: str | None, build) -> None:
+    """Pick the format (--format, else dest's extension), build the export and write it whole."""
+    from reelcore.export import get_format
+    from reelcore.inputs import QueryError
+    from reelfind.exporting import write
+
+    try:
+        f = get_format(fmt, dest)
+        made = build(f)
+        write(made, dest)
+    except QueryError as e:
+        err.print(f"[red]error:[/red] {e}")
+        raise typer.Exit(2) from None
+    except OSError as e:
+        err.print(f"[red]error:[/red] cannot write {dest}: {e.strerror or e}")
+        raise typer.Exit(2) from None
+    err.print(f"wrote {escape(str(dest))}: {escape(made.message)}")
+
+
+@app.command("export")
+def export_cmd(
+    output: Annotated[Path, typer.Argument(help="The file to write (.edl .xml .fcpxml .otio .csv).",
+                                           show_default=False)],
+    query: Annotated[str | None, typer.Option("--query", "-q", help="Search for this (alone), or what to look "
+                                              "for in --video.", show_default=False)] = None,
+    all_of: Annotated[list[str] | None, typer.Option("--all-of", "-a", help="Scenes where ALL of these are in "
+                                                     "the picture at once (repeat).", show_default=False)] = None,
+    video: Annotated[str | None, typer.Option("--video", help="One video's timeline peaks for --query.",
+                                              show_default=False)] = None,
+    moment: Annotated[list[str] | None, typer.Option("--moment", "-m", help="A hand-picked moment "
+                                                     "VIDEO@START-END in seconds (repeat).",
+                                                     show_default=False)] = None,
+    fmt: Annotated[str | None, typer.Option("--format", help="edl, fcp7, fcpxml, otio or csv (default: from "
+                                            "the file's extension).", show_default=False)] = None,
+    limit: Annotated[int, typer.Option("--limit", "-n", help="Number of moments (search, scenes).")] = 10,
+    path_glob: Annotated[str | None, typer.Option("--path", help="Only files matching this glob.")] = None,
+    threshold_z: Annotated[float, typer.Option("--threshold-z", help="Scenes: sigmas every concept needs.")] = 2.5,
+    peaks: Annotated[int, typer.Option("--peaks", help="Timeline: how many peaks.")] = 5,
+    label: Annotated[str | None, typer.Option("--label", help="Marker name (default: the question).",
+                                              show_default=False)] = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Export moments as markers and subclips for Premiere, Resolve, Final Cut or Avid, with each file's own
+    timecode: a search (--query), scenes (--all-of), a video's peaks (--video --query) or a selection (--moment)."""
+    from reelcore.embedder import ModelLoadError
+    from reelcore.endpoint import service_url
+    from reelcore.lock import StoreLocked
+    from reelcore.store import StoreError
+    from reelfind import exporting
+
+    settings = _settings(config)
+    setup_logging(settings, quiet_console=True)
+    concepts = list(all_of or [])
+    if moment:
+        _export_to(output, fmt, lambda f: exporting.export_selection_cli(settings, moment, f, label or query))
+        return
+    url = service_url(settings)
+    if url:
+        from mcp_server.remote import RemoteToolError
+
+        def build(f):
+            try:
+                result = exporting.remote_result(url, settings, query=query, concepts=concepts, video=video,
+                                                 limit=limit, path_glob=path_glob, threshold_z=threshold_z,
+                                                 peaks=peaks)
+            except RemoteToolError as e:
+                err.print(f"[red]error:[/red] {e}")
+                raise typer.Exit(2) from None
+            return exporting.export_result(result, f, label)
+
+        _export_to(output, fmt, build)
+        return
+    try:
+        rt = _open_or_exit(settings, "export")
+    except StoreLocked as e:
+        err.print(f"[red]error:[/red] {e}; try again when it has finished (or run `reelfind serve`)")
+        raise typer.Exit(3) from None
+    try:
+        from reelcore.export.query import export_answer
+        from reelcore.search import SearchService
+
+        svc = SearchService(settings, rt.catalog, rt.store, rt.embedder, rt.thumbs)
+        _export_to(output, fmt, lambda f: export_answer(svc, f, query=query, concepts=concepts, video=video,
+                                                        limit=limit, path_glob=path_glob, threshold_z=threshold_z,
+                                                        peaks=peaks, label=label))
+    except (ModelLoadError, StoreError) as e:
+        err.print(f"[red]error:[/red] {e}")
+        raise typer.Exit(2) from None
+    finally:
+        rt.close()
 
 
 @app.command("list")

@@ -670,5 +670,65 @@ async function setupApp() {
   backend.notify("ui/notifications/initialized", {});
 }
 
+// -- export: pick cards, download them as EDL / FCP7 XML / FCPXML / OTIO / CSV (browser page only) ---
+// Picks are kept by video id + start + end across searches; GET /api/export answers the file
+// (moment=VIDEO@START-END per pick, daemon/export_route.py), downloaded through a blob URL.
+
+const picks = new Map();
+const pickKey = (m) => `${m.video_id}@${(+m.start).toFixed(3)}-${(+m.end).toFixed(3)}`;
+
+function markPicks() {
+  for (const c of document.querySelectorAll("#cards .card")) {
+    const m = state.items[+c.dataset.index];
+    c.classList.toggle("picked", !!m && picks.has(pickKey(m)));
+  }
+  $("#pickcount").textContent = `${picks.size} picked`;
+  $("#exportbtn").disabled = picks.size === 0;
+  $("#exportbar").hidden = picks.size === 0 && state.items.length === 0;
+}
+
+function togglePick(m) {
+  if (!m) return;
+  const k = pickKey(m);
+  if (picks.has(k)) picks.delete(k); else picks.set(k, m);
+  markPicks();
+}
+
+async function exportPicks() {
+  const note = $("#exportnote");
+  const fmt = $("#exportformat").value;
+  const u = new URL("/api/export", location.origin);
+  u.searchParams.set("format", fmt);
+  if (state.text) u.searchParams.set("label", state.text);
+  for (const m of picks.values()) u.searchParams.append("moment", `${m.video_id}@${(+m.start).toFixed(3)}-${(+m.end).toFixed(3)}`);
+  note.textContent = "exporting…";
+  try {
+    const r = await fetch(u, { headers: backend.headers() });
+    if (r.status === 401) { showAuth(); throw new Error("this service needs its access token"); }
+    if (!r.ok) { let b = null; try { b = await r.json(); } catch { b = null; } throw new Error((b && b.error) || `${r.status}`); }
+    const cd = r.headers.get("content-disposition") || "";
+    const star = /filename\*=UTF-8''([^;]+)/.exec(cd);
+    const name = star ? decodeURIComponent(star[1]) : `reelfind.${fmt}`;
+    const url = URL.createObjectURL(await r.blob());
+    const a = el("a", { href: url, download: name, hidden: true });
+    document.body.append(a);
+    a.click();
+    a.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 10000);
+    note.textContent = `${name}: ${decodeURIComponent(r.headers.get("x-reelfind-message") || "")}`;
+  } catch (e) {
+    note.textContent = `export failed: ${e.message}`;
+  }
+}
+
+function setupExport() {
+  $("#pick").addEventListener("click", () => togglePick(state.selected));
+  $("#pickall").addEventListener("click", () => { for (const m of state.items) picks.set(pickKey(m), m); markPicks(); });
+  $("#pickclear").addEventListener("click", () => { picks.clear(); markPicks(); });
+  $("#exportbtn").addEventListener("click", exportPicks);
+  new MutationObserver(markPicks).observe($("#cards"), { childList: true });
+  markPicks();
+}
+
 setupForm();
-if (MODE === "mcp-app") setupApp(); else setupBrowser();
+if (MODE === "mcp-app") setupApp(); else { setupBrowser(); setupExport(); }
