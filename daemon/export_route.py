@@ -22,6 +22,7 @@ from mcp_server.providers import ServiceUnavailable
 from reelcore.catalog import CatalogError
 from reelcore.embedder import ModelLoadError
 from reelcore.export import MAX_EXPORT_MOMENTS, ExportFile
+from reelcore.export.moments import parse_moment
 from reelcore.export.query import export_answer
 from reelcore.inputs import QueryError
 from reelcore.search import SearchService
@@ -29,17 +30,6 @@ from reelcore.store import StoreError
 
 log = logging.getLogger(__name__)
 _HEADERS = {"X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer", "Cache-Control": "no-store"}
-
-
-def _moment(spec: str) -> dict[str, Any]:
-    video, sep, span = spec.rpartition("@")
-    start, dash, end = span.partition("-")
-    try:
-        if not (sep and dash and video):
-            raise ValueError
-        return {"video_id": video, "start": float(start), "end": float(end)}
-    except ValueError:
-        raise QueryError(f"moment must be VIDEO@START-END in seconds (got {spec[:100]!r})") from None
 
 
 def _error(status: int, detail: str) -> JSONResponse:
@@ -60,7 +50,7 @@ def export_route(work: Callable[..., Awaitable[Any]]) -> Route:
                 limit = int(q.get("limit") or 12)
             except ValueError:
                 raise QueryError("limit must be an integer") from None
-            selection = [_moment(s) for s in specs] if specs else None
+            selection = [parse_moment(s) for s in specs] if specs else None
             return export_answer(svc, q.get("format") or "edl", query=q.get("q") or None,
                                  concepts=[c for c in q.getlist("concept") if c.strip()],
                                  video=q.get("video") or None, selection=selection, limit=limit,

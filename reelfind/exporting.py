@@ -13,27 +13,15 @@ from typing import Any
 
 from reelcore.config import Settings
 from reelcore.export import ExportFile, Format, save
+from reelcore.export.moments import parse_moment
 from reelcore.inputs import QueryError
-
-
-def parse_moment(spec: str) -> dict[str, Any]:
-    """`VIDEO@START-END` (seconds; VIDEO a video_id, path or unique file name) -> a selection item."""
-    video, sep, span = spec.rpartition("@")
-    start, dash, end = span.partition("-")
-    try:
-        if not (sep and dash and video):
-            raise ValueError
-        return {"video_id": video, "start": float(start), "end": float(end)}
-    except ValueError:
-        raise QueryError(f"--moment must look like VIDEO@START-END in seconds, e.g. clip.mov@12.5-18 "
-                         f"(got {spec!r})") from None
 
 
 def export_selection_cli(settings: Settings, specs: list[str], fmt: Format, label: str | None) -> ExportFile:
     from reelcore.catalog import Catalog
     from reelcore.export.query import catalog_lookup, export_selection
 
-    items = [parse_moment(s) for s in specs]
+    items = [parse_moment(s, "--moment") for s in specs]
     catalog = Catalog(settings.catalog_path)
     try:
         return export_selection(items, catalog_lookup(catalog), fmt, label)

@@ -54,6 +54,20 @@ class ExportMoment:
         return "; ".join(parts)
 
 
+def parse_moment(spec: str, what: str = "moment") -> dict[str, Any]:
+    """`VIDEO@START-END` (seconds; VIDEO a video_id, path or unique file name) -> a selection item
+    for `from_selection` (the CLI's --moment and the viewer route's `moment` parameters)."""
+    video, sep, span = spec.rpartition("@")
+    start, dash, end = span.partition("-")
+    try:
+        if not (sep and dash and video):
+            raise ValueError
+        return {"video_id": video, "start": float(start), "end": float(end)}
+    except ValueError:
+        raise QueryError(f"{what} must look like VIDEO@START-END in seconds, e.g. clip.mov@12.5-18 "
+                         f"(got {spec[:100]!r})") from None
+
+
 def _channels(m: Any) -> tuple[str, ...]:
     """The channels a result names (a list of names or of {channel: ...}); visual when it names none."""
     raw = getattr(m, "channels", None)
