@@ -32,7 +32,7 @@ def media(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 def _moments(path: Path, label: str = "a red car") -> list[ExportMoment]:
     return [ExportMoment(video_id="0123456789abcdef", path=str(path), name=path.name, start=a, end=b, label=label,
-                         peak=a, score=0.3125, z=3.25, channels=("visual", "speech"), quote="we never went back")
+                         peak=a, score=0.3125, z=3.25, channels=("seen", "said"), quote="we never went back")
             for a, b in SPANS]
 
 
@@ -79,7 +79,7 @@ def test_edl_source_timecodes_are_file_timecode_plus_moment(media: dict[str, Pat
         assert f"* FROM CLIP NAME:  {m.filename}" in ev.comments
         assert f"* LOC: {ev.src_in} GREEN   a red car" in ev.comments
         assert any(c.startswith(" |C:ResolveColorGreen |M:a red car |D:") for c in ev.comments)
-        assert any('score 0.312 (z 3.2)' in c and '"we never went back"' in c and "visual, speech" in c
+        assert any('score 0.312 (z 3.2)' in c and '"we never went back"' in c and "seen, said" in c
                    for c in ev.comments)
     # the last moment ends past the clip: its out point is the clip's end, not later
     last_in, last_out = expected_frames(m, *SPANS[1])
@@ -199,3 +199,18 @@ def test_an_unreadable_file_is_exported_at_zero_and_said(tmp_path: Path) -> None
     out = export_moments([ExportMoment("0" * 16, str(gone), gone.name, 1.0, 2.0, "q")], "edl", "q")
     assert "timing not readable" in out.message
     assert parse_edl(out.text).events[0].src_in == "00:00:01:00"
+
+
+def test_a_said_moment_exports_its_quote_and_channels() -> None:
+    """A fused search answer: the marker's comment names both channels and quotes the words said."""
+    from reelcore.export.moments import from_search
+    from reelcore.models import MomentOut, SaidOut, SearchOut
+
+    said = SaidOut(text="We never went back", start=1.0, end=3.5, language="en", source="sidecar:a.srt",
+                   words=[], coverage=1.0, phrase=True)
+    m = MomentOut(rank=1, video_id="0123456789abcdef", path="/f/a.mkv", name="a.mkv", start=1.0, end=3.7,
+                  peak=1.0, score=0.2, z=0.4, frames=1, thumbnail=None, uri="file:///f/a.mkv#t=1,3.7",
+                  channels=["seen", "said"], said=said)
+    out = SearchOut(query="never went back", match="good", message="", best_z=0.4, background=None, moments=[m])
+    (em,) = from_search(out)
+    assert em.channels == ("seen", "said") and em.quote == "We never went back"

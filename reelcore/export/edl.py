@@ -11,7 +11,7 @@ Per event:
     * FROM CLIP NAME:  clip.mov
     * SOURCE FILE: /footage/clip.mov
     * LOC: 01:00:00:12 GREEN   a red car
-    * COMMENT: visual; score 0.312 (z 3.2)
+    * COMMENT: seen; score 0.312 (z 3.2)
      |C:ResolveColorGreen |M:a red car |D:18
 
 Source timecodes are in the file's own rate and drop-frame mode, record timecodes in the

@@ -35,7 +35,7 @@ class ExportMoment:
     peak: float | None = None
     score: float | None = None
     z: float | None = None
-    channels: tuple[str, ...] = ("visual",)
+    channels: tuple[str, ...] = ("seen",)
     quote: str | None = None  # the words said or shown, where the moment has them
     detail: str | None = None  # anything else worth a line (per-concept z of a scene)
     extra: dict[str, Any] = field(default_factory=dict)
@@ -69,16 +69,22 @@ def parse_moment(spec: str, what: str = "moment") -> dict[str, Any]:
 
 
 def _channels(m: Any) -> tuple[str, ...]:
-    """The channels a result names (a list of names or of {channel: ...}); visual when it names none."""
+    """The channels a result names (a list of names or of {channel: ...}); 'seen' (the picture) when
+    it names none (scenes and timeline peaks are found in the picture)."""
     raw = getattr(m, "channels", None)
     if not raw:
-        return ("visual",)
+        return ("seen",)
     names = [c if isinstance(c, str) else str(getattr(c, "channel", None) or (c.get("channel") if isinstance(
         c, Mapping) else c)) for c in raw]
-    return tuple(dict.fromkeys(n for n in names if n)) or ("visual",)
+    return tuple(dict.fromkeys(n for n in names if n)) or ("seen",)
 
 
 def _quote(m: Any) -> str | None:
+    """The words a moment quotes: the speech channel's segment (`said`), else a plain text field."""
+    said = getattr(m, "said", None)
+    text = getattr(said, "text", None)
+    if isinstance(text, str) and text.strip():
+        return text.strip()
     for key in ("quote", "words", "text"):
         v = getattr(m, key, None)
         if isinstance(v, str) and v.strip():
