@@ -164,10 +164,12 @@ def search_channels(svc: SearchService, query: str, channels: Sequence[str] | No
     verdicts[SAID] = said_verdict(svc, query, res)
     moments = _with_done(svc, fuse(seen, said, len(res.words), svc.settings.query.merge_gap, limit))
     best = max(verdicts.values(), key=lambda v: _STRENGTH[v.match])
-    # Strongest channel first, each sentence labelled, so the answer's verdict ("good match: ...")
-    # is never followed by another channel's "not found" as if it were the same finding.
+    # Strongest channel first (the picture's sentence as today when it leads), a later picture
+    # sentence labelled "seen:", so the verdict ("good match: said: ...") is never followed by
+    # another channel's "no good match" as if it were the same finding.
     ordered = sorted(verdicts.items(), key=lambda kv: _STRENGTH[kv[1].match], reverse=True)
-    message = " ".join(v.message if name == SAID else f"seen: {v.message}" for name, v in ordered)
+    message = " ".join(v.message if name == SAID or k == 0 else f"seen: {v.message}"
+                       for k, (name, v) in enumerate(ordered))
     return SearchOut(query=query.strip(), exclude=(exclude or "").strip() or None, match=best.match,
                      message=message, best_z=seen.best_z if seen else None,
                      background=seen.background if seen else None, moments=moments, channels=verdicts)
