@@ -45,7 +45,12 @@ class HttpServer:
         self._last_beat = time.monotonic()
 
     def answering(self, stall: float) -> bool:
-        """False once the event loop has run none of the `beat()`s of the last `stall` seconds."""
+        """False once the event loop has run none of the `beat()`s of the last `stall` seconds.
+        True while the loop is not known (not started yet, or a uvicorn that hides its servers):
+        a check we cannot make must never get a healthy service restarted."""
+        if self._loop is None:
+            self._last_beat = time.monotonic()
+            return True
         return time.monotonic() - self._last_beat < stall
 
     @property
