@@ -217,11 +217,12 @@ def viewer_routes(get_search_service: Callable[[], SearchService], settings: Set
 
     # -- page and assets --------------------------------------------------------------------------
     async def page(_: Request) -> Response:
-        return Response(page_html(), media_type="text/html; charset=utf-8",
+        html = await anyio.to_thread.run_sync(page_html)  # read from the install dir: never on the loop
+        return Response(html, media_type="text/html; charset=utf-8",
                         headers={**_SAFE_HEADERS, "Content-Security-Policy": PAGE_CSP})
 
     async def static(request: Request) -> Response:
-        found = asset(request.path_params["name"])
+        found = await anyio.to_thread.run_sync(asset, request.path_params["name"])
         if found is None:
             return _error(404, "not found")
         body, mime = found
