@@ -62,16 +62,6 @@ def is_regular(path: str | os.PathLike[str]) -> bool:
     return special_file_reason(path) is None
 
 
-def servable(path: str, root: str) -> bool:
-    """May this catalogued file be read out to a client now? (A check only: to read it, use
-    `open_servable`, which checks the descriptor it then reads, so nothing can be swapped between.)"""
-    fd = open_servable(path, root)
-    if fd is None:
-        return False
-    os.close(fd)
-    return True
-
-
 def open_servable(path: str, root: str) -> int | None:
     """Open a catalogued file for reading out to a client, or None when it must not be served.
 

@@ -13,7 +13,8 @@ import json
 import logging
 import sqlite3
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from ..base import Segment, Word
@@ -53,20 +54,27 @@ class SpeechFTS:
             words = json.dumps([[w.text, w.start, w.end] for w in s.words], ensure_ascii=False) if s.words else ""
             yield (s.text, sid, vid, path, s.start, s.end, s.language or "", s.source, words)
 
-    def replace_video(self, video_id: str, items: list[tuple[str, str, str, Segment]], first: int = 0) -> None:
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        """One write transaction under the lock; the vocabulary is re-read after it."""
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
-                if first == 0:
-                    self._db.execute("DELETE FROM seg WHERE video_id = ?", (video_id,))
-                else:
-                    self._db.executemany("DELETE FROM seg WHERE sid = ?", [(i[0],) for i in items])
-                self._db.executemany("INSERT INTO seg VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", self._rows(items))
+                yield
                 self._db.execute("COMMIT")
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
-            self._vocab = None
+            finally:
+                self._vocab = None
+
+    def replace_video(self, video_id: str, items: list[tuple[str, str, str, Segment]], first: int = 0) -> None:
+        with self._transaction():
+            if first == 0:
+                self._db.execute("DELETE FROM seg WHERE video_id = ?", (video_id,))
+            else:
+                self._db.executemany("DELETE FROM seg WHERE sid = ?", [(i[0],) for i in items])
+            self._db.executemany("INSERT INTO seg VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", self._rows(items))
 
     def delete_video(self, video_id: str) -> None:
         with self._lock:
@@ -74,17 +82,10 @@ class SpeechFTS:
             self._vocab = None
 
     def rebuild(self, items: Iterable[tuple[str, str, str, Segment]]) -> int:
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                self._db.execute("DELETE FROM seg")
-                self._db.executemany("INSERT INTO seg VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", self._rows(items))
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._vocab = None
-            return self.count()
+        with self._transaction():
+            self._db.execute("DELETE FROM seg")
+            self._db.executemany("INSERT INTO seg VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", self._rows(items))
+        return self.count()
 
     @property
     def generation(self) -> str:
