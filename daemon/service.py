@@ -283,16 +283,18 @@ class Service:
         """The live half of the status (reelcore.status builds the rest)."""
         rt, watcher, worker = self.rt, self.watcher, self.worker
         job = worker.job if worker else None
+        pass_now = worker.passes.current if worker else None  # read once: the worker clears it
         return Live(
             state="waiting" if worker is not None and worker.waiting and self.state == "running" else self.state,
             uptime_s=time.time() - self.started_at,
             job=f"scanning {job.path}" if job is not None and job.kind == "reconcile" else
-            (f"speech: {worker.passes.current['path']}" if worker and worker.passes.current else None),
+            (f"{pass_now['channel']}: {pass_now['path']}" if pass_now else None),
             waiting=worker.waiting if worker else None,
             queued=len(self.queue), settling=len(watcher.tracker) if watcher else 0,
             progress=rt.progress.snapshot() if rt else {},
             roots=watcher.snapshot() if watcher else [],
             recent=[asdict(d) for d in list(worker.done)[-20:]] if worker else [],
+            unavailable=dict(worker.channel_unavailable) if worker else {},
         )
 
     def status(self) -> dict[str, Any]:

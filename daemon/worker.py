@@ -36,7 +36,7 @@ STALL_SECONDS = 600.0  # a worker or monitor silent this long is stuck: stop the
 STORE_RETRY_SECONDS = 30.0  # wait before retrying a job that failed because the vector store was down
 MODEL_RETRY_FIRST = 5.0  # transient model load failures: first wait, doubling up to MODEL_RETRY_MAX
 MODEL_RETRY_MAX = 300.0
-CHANNEL_RECHECK_SECONDS = 30.0  # idle worker: how often to look for due speech passes when none were
+CHANNEL_RECHECK_SECONDS = 30.0  # idle worker: how often to look for due channel passes when none were
 CHANNEL_LOADING_SECONDS = 2.0  # the speech model loads in the background: look again after this
 CHANNEL_RETRY_SECONDS = 120.0  # the speech model could not be downloaded: try again after this
 CHANNEL_FIX_SECONDS = 3600.0  # the speech model setting is wrong: try again after this (or a restart)
@@ -65,11 +65,13 @@ class Worker:
         self.stop = stop
         self.indexer = rt.indexer()
         self.reconciler = rt.reconciler()
-        self.passes = rt.channel_passes()  # speech: only while no visual job waits (_channel_step)
+        self.passes = rt.channel_passes()  # other channels: only while no visual job waits
         self.passes.speech.wait_for_model = False  # its model loads in the background, never in this thread
         self._channels_idle_until = 0.0
+        self._channel_paused: dict[str, float] = {}  # channel -> monotonic time it may run again
+        self.channel_unavailable: dict[str, str] = {}  # channel -> why its engine cannot run (status)
         self.done: deque[Done] = deque(maxlen=1000)
-        self.channel_done: deque[Done] = deque(maxlen=1000)  # finished speech passes (state "speech ...")
+        self.channel_done: deque[Done] = deque(maxlen=1000)  # finished channel passes (state "speech indexed", ...)
         self.job: Job | None = None
         self.heartbeat = time.monotonic()
         self.fatal: BaseException | None = None
@@ -150,34 +152,41 @@ class Worker:
                 self.job = None
 
     def _channel_step(self) -> None:
-        """No visual job waits: one file's speech pass, which yields as soon as a visual job is queued
-        (its committed records are kept; it resumes later). Visual work is never delayed by it."""
+        """No visual job waits: one file's pass of another channel (speech, then people), which
+        yields as soon as a visual job is queued (a resumable pass keeps its committed records and
+        resumes later). Visual work is never delayed by it. A channel whose engine cannot run now
+        (model loading or not downloadable) is paused alone; the other channels go on."""
         if not self.passes.enabled or time.monotonic() < self._channels_idle_until:
             return
+        now = time.monotonic()
+        paused = {n for n, until in self._channel_paused.items() if until > now}
         try:
             outs = self.passes.run_due(self.stop, should_yield=lambda: self._beat() or len(self.queue) > 0,
-                                       max_files=1)
+                                       max_files=1, skip=paused)
         except StoreError as e:
-            log.error("%s; speech passes resume in %.0f s", e, STORE_RETRY_SECONDS)
+            log.error("%s; channel passes resume in %.0f s", e, STORE_RETRY_SECONDS)
             self._channels_idle_until = time.monotonic() + STORE_RETRY_SECONDS
             return
-        except ChannelUnavailable as e:  # the speech model cannot be loaded now: visual work goes on
+        except ChannelUnavailable as e:  # this channel's model cannot be loaded now: visual work goes on
+            name = e.channel or "speech"
             if e.loading:
-                self._channels_idle_until = time.monotonic() + CHANNEL_LOADING_SECONDS
+                self._channel_paused[name] = time.monotonic() + CHANNEL_LOADING_SECONDS
                 return
             wait = CHANNEL_RETRY_SECONDS if e.transient else CHANNEL_FIX_SECONDS
-            log.error("speech: %s; trying again in %.0f s", e, wait)
-            self._channels_idle_until = time.monotonic() + wait
+            log.error("%s: %s; trying again in %.0f s", name, e, wait)
+            self._channel_paused[name] = time.monotonic() + wait
+            self.channel_unavailable[name] = str(e)
             return
         except Exception:
-            log.exception("speech pass step failed (continuing)")
+            log.exception("channel pass step failed (continuing)")
             outs = []
         if not outs:
             self._channels_idle_until = time.monotonic() + CHANNEL_RECHECK_SECONDS
         for o in outs:
+            self.channel_unavailable.pop(o.channel, None)
             if o.state != "interrupted":
-                self.channel_done.append(Done(o.path, f"speech {o.state}", time.time(), time.time(), o.records,
-                                              o.reason))
+                self.channel_done.append(Done(o.path, f"{o.channel} {o.state}", time.time(), time.time(),
+                                              o.records, o.reason))
 
     def handle(self, job: Job) -> None:
         if job.kind == "reconcile":
@@ -221,7 +230,7 @@ class Worker:
             return
         for rec in plan.todo:
             self._schedule(rec, root)
-        if self.passes.refresh(str(root.path)):  # sidecars added or changed: their speech passes again
+        if self.passes.refresh(str(root.path)):  # sidecars added or changed: their passes again
             self._channels_idle_until = 0.0
         if plan.todo or plan.moved or plan.removed or plan.unreadable:
             log.info("reconciled %s in %.1f s: %d to index, %d unchanged, %d moved, %d removed, %d unreadable",
@@ -287,4 +296,4 @@ class Worker:
             return
         self.rt.progress.files_done += 1
         self.done.append(Done(rec.path, out.state, started, time.time(), out.frames, out.reason))
-        self._channels_idle_until = 0.0  # a newly indexed file: its speech pass is due once the queue is empty
+        self._channels_idle_until = 0.0  # a newly indexed file: its other channels are due once the queue is empty

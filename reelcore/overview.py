@@ -46,10 +46,10 @@ def list_videos(svc: SearchService, path_glob: str | None, state: str | None, li
 
 def _with_channels(svc: SearchService, page: list[FileRecord]) -> list[VideoOut]:
     """Video rows with each channel's state (reelcore/channels)."""
-    from .channels.speech.channel import SpeechChannel
+    from .channels.registry import all_channels
     from .channels.state import file_channel_states
 
-    ch = SpeechChannel(svc.settings)
+    identities = {c.name: c.identity if c.enabled else None for c in all_channels(svc.settings)}
     local = [r for r in page if r.id]  # another machine's video (shared store): no local states
-    states = file_channel_states(svc.catalog, ch.identity if ch.enabled else None, local)
+    states = file_channel_states(svc.catalog, identities, local)
     return [video_out(r).model_copy(update={"channels": states.get(r.video_id)}) for r in page]

@@ -123,7 +123,7 @@ class Runtime:
         return Indexer(self.settings, self.catalog, self.store, self.embedder, self.thumbs, self.progress)
 
     def channel_passes(self) -> ChannelPasses:
-        """The non-visual channels' passes (speech), run after the visual work (channels/passes.py)."""
+        """The non-visual channels' passes (speech, people), run after the visual work (channels/passes.py)."""
         from .channels.passes import ChannelPasses
 
         return ChannelPasses(self.settings, self.catalog, self.store)

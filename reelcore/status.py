@@ -42,6 +42,7 @@ class Live:
     progress: dict[str, Any] = field(default_factory=dict)  # reelcore.indexer.Progress.snapshot()
     roots: list[dict[str, Any]] = field(default_factory=list)  # the watcher's view of each root
     recent: list[dict[str, Any]] = field(default_factory=list)  # last finished files
+    unavailable: dict[str, str] = field(default_factory=dict)  # channel -> why its engine cannot run now
 
 
 def current_file(progress: dict[str, Any]) -> dict[str, Any] | None:
@@ -78,35 +79,46 @@ def build_status(settings: Settings, catalog: Catalog, *, identity: str, vectors
                   progress=d["progress"], recent=d["recent"], job=d["job"])
         if d["roots"]:
             st["roots"] = d["roots"]
+        for name, why in d["unavailable"].items():
+            if name in st["channels"]:
+                st["channels"][name]["unavailable"] = why
         st["status"] = status_line(st)
     return st
 
 
 def channel_counts(settings: Settings, catalog: Catalog, counts: dict[str, int], identity: str) -> dict[str, Any]:
     """Per channel: files done / to do / failed and media seconds left (the visual one from `counts`)."""
-    from .channels.speech.channel import SpeechChannel
+    from .channels.registry import all_channels
     from .channels.state import ChannelStates
 
     out: dict[str, Any] = {"visual": {"enabled": True, "identity": identity, "indexed": counts.get("indexed", 0),
                                       "pending": counts.get("pending", 0) + counts.get("indexing", 0),
                                       "failed": counts.get("failed", 0)}}
-    speech = SpeechChannel(settings)
-    sp: dict[str, Any] = {"enabled": speech.enabled, "identity": speech.identity}
-    if speech.enabled:
-        sp.update(ChannelStates(catalog, speech.name).counts(speech.identity))
-    out["speech"] = sp
+    for ch in all_channels(settings):
+        got: dict[str, Any] = {"enabled": ch.enabled, "identity": ch.identity}
+        if ch.enabled:
+            got.update(ChannelStates(catalog, ch.name).counts(ch.identity))
+        out[ch.name] = got
     return out
 
 
-def _channels_part(st: dict[str, Any]) -> str | None:
-    sp = (st.get("channels") or {}).get("speech") or {}
-    if not sp.get("enabled") or not sp.get("files"):
-        return None
-    left = float(sp.get("seconds_left") or 0)
-    tail = f", {left / 3600:.1f} h of audio left" if left >= 360 else f", {left / 60:.0f} min of audio left" \
-        if left else ""
-    failed = f", {sp['failed']} failed" if sp.get("failed") else ""
-    return f"speech: {sp['indexed']}/{sp['files']} files{failed}{tail}"
+_MEDIA = {"speech": "audio"}  # what a channel's seconds left are of (else "video")
+
+
+def _channels_part(st: dict[str, Any]) -> list[str]:
+    """'speech: 120/300 files, 4.2 h of audio left' per enabled non-visual channel with files."""
+    parts = []
+    for name, ch in (st.get("channels") or {}).items():
+        if name == "visual" or not ch.get("enabled") or not ch.get("files"):
+            continue
+        left = float(ch.get("seconds_left") or 0)
+        media = _MEDIA.get(name, "video")
+        tail = f", {left / 3600:.1f} h of {media} left" if left >= 360 else \
+            f", {left / 60:.0f} min of {media} left" if left else ""
+        failed = f", {ch['failed']} failed" if ch.get("failed") else ""
+        held = f", not running: {ch['unavailable']}" if ch.get("unavailable") else ""
+        parts.append(f"{name}: {ch['indexed']}/{ch['files']} files{failed}{tail}{held}")
+    return parts
 
 
 def status_line(st: dict[str, Any]) -> str:
@@ -125,9 +137,7 @@ def status_line(st: dict[str, Any]) -> str:
              f"{c.get('indexed', 0)} indexed, {c.get('failed', 0)} failed"]
     if c.get("unavailable"):
         parts[-1] += f", {c['unavailable']} unavailable"
-    speech = _channels_part(st)
-    if speech:
-        parts.append(speech)
+    parts += _channels_part(st)
     offline = [r["path"] for r in st.get("roots") or [] if isinstance(r, dict) and not r.get("present", True)]
     if offline:
         parts.append("offline: " + ", ".join(offline))

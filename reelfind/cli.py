@@ -133,7 +133,7 @@ def index(
         if plan.todo:  # nothing to embed: no model, no decoder, no Chroma (start-up stays ~0.5 s)
             rt.embedder.preload()  # torch/open_clip import in the background while the indexer starts
             outcomes = _run_with_progress(rt, plan.todo, json_out)
-        said = _channel_passes(rt, paths)  # after ALL visual work: visual is never delayed
+        others = _channel_passes(rt, paths)  # after ALL visual work: visual is never delayed
     except (ModelLoadError, StoreError) as e:
         err.print(f"[red]error:[/red] {e}")
         raise typer.Exit(2) from None
@@ -157,7 +157,8 @@ def index(
         "skipped": [{"path": p, "reason": r} for p, r in plan.skipped],  # FIFOs, sockets, devices, bad links
         "failed": [{"path": p, "reason": r} for p, r in failed],
         "warnings": [{"path": o.path, "note": o.reason} for o in indexed if o.reason],
-        "speech": said,
+        "speech": (others or {}).get("speech"),
+        "channels": others,
     }
     if json_out:
         out.print_json(json.dumps(summary))
@@ -167,48 +168,59 @@ def index(
         f"{plan.unchanged} unchanged, {len(plan.moved)} moved, {len(plan.copied)} copies reusing vectors, "
         f"{len(plan.removed)} removed, {len(failed)} failed"
     )
-    if said is not None and (said["indexed"] or said["failed"]):
-        err.print(f"speech: {said['indexed']} files ({said['segments']} segments), {len(said['failed'])} failed")
-    if said is not None and said.get("unavailable"):
-        err.print(f"  [yellow]speech not run[/yellow]: {said['unavailable']} (the next run tries again)")
+    for name, got in (others or {}).items():
+        if got["indexed"] or got["failed"]:
+            err.print(f"{name}: {got['indexed']} files ({got['records']} records), {len(got['failed'])} failed")
+        if got.get("unavailable"):
+            err.print(f"  [yellow]{name} not run[/yellow]: {got['unavailable']} (the next run tries again)")
     for w in summary["warnings"]:
         err.print(f"  [yellow]warning[/yellow] {w['path']}: {w['note']}")
-    for f in (said or {}).get("failed", []):
-        err.print(f"  [red]speech failed[/red] {f['path']}: {f['reason']}")
+    for name, got in (others or {}).items():
+        for f in got["failed"]:
+            err.print(f"  [red]{name} failed[/red] {f['path']}: {f['reason']}")
     for p, r in failed:
         err.print(f"  [red]failed[/red] {p}: {r}")
 
 
 def _channel_passes(rt, paths: list[Path]) -> dict | None:
-    """The speech passes due under `paths` (new files, a backfill, changed sidecars), after the visual work."""
+    """The other channels' passes due under `paths` (new files, a backfill, changed sidecars), after
+    all the visual work. Per channel: files done, records, failures (and why one could not run)."""
     from reelcore.channels.base import ChannelUnavailable
 
     passes = rt.channel_passes()
     if not passes.enabled:
         return None
     stop = threading.Event()
-    unavailable = None
+    unavailable: dict[str, str] = {}
     outcomes = []
     try:
         for p in paths:
             prefix = os.path.abspath(p.expanduser())
-            if not os.path.isdir(prefix):
-                passes.refresh(os.path.dirname(prefix))
-                todo = [r for r in passes.due(os.path.dirname(prefix), limit=1_000_000) if r.path == prefix]
-                outcomes += [passes.run(r, stop) for r in todo]
-                continue
-            passes.refresh(prefix)
-            outcomes += passes.run_due(stop, prefix)
+            single = not os.path.isdir(prefix)
+            folder = os.path.dirname(prefix) if single else prefix
+            passes.refresh(folder)
+            while True:  # a channel that cannot run now (its model) is left; the others go on
+                try:
+                    outcomes += passes.run_due(stop, folder, only_path=prefix if single else None,
+                                               skip=set(unavailable))
+                    break
+                except ChannelUnavailable as e:
+                    unavailable[e.channel or "speech"] = str(e)
     except KeyboardInterrupt:
         stop.set()
         raise
-    except ChannelUnavailable as e:  # the speech model cannot be loaded: the visual index is done anyway
-        unavailable = str(e)
-    done = [o for o in outcomes if o.state == "indexed"]
-    res = {"indexed": len(done), "segments": sum(o.records for o in done),
-           "failed": [{"path": o.path, "reason": o.reason} for o in outcomes if o.state == "failed"]}
-    if unavailable:
-        res["unavailable"] = unavailable
+    res: dict = {}
+    for ch in passes.channels:
+        if not ch.enabled:
+            continue
+        mine = [o for o in outcomes if o.channel == ch.name]
+        done = [o for o in mine if o.state == "indexed"]
+        res[ch.name] = {"indexed": len(done), "records": sum(o.records for o in done),
+                        "failed": [{"path": o.path, "reason": o.reason} for o in mine if o.state == "failed"]}
+        if ch.name == "speech":
+            res[ch.name]["segments"] = res[ch.name]["records"]
+        if ch.name in unavailable:
+            res[ch.name]["unavailable"] = unavailable[ch.name]
     return res
 
 
@@ -617,18 +629,20 @@ def transcript(
 
 @app.command()
 def forget(
-    channel: Annotated[str, typer.Option("--channel", help="The channel whose data to delete: speech.")],
+    channel: Annotated[str, typer.Option("--channel", help=(
+        "The channel whose data to delete: speech, people (every face vector, crop and name).")),],
     config: ConfigOpt = None,
 ) -> None:
     """Delete one channel's records and states (the visual index stays); it is redone when enabled."""
+    from reelcore.channels.registry import channel_names
     from reelcore.lock import StoreLocked
     from reelcore.store import StoreError
 
     settings = _settings(config)
     setup_logging(settings, quiet_console=True)
-    if channel != "speech":
-        err.print(f"[red]error:[/red] --channel must be 'speech' (the visual index is removed with its files; "
-                  f"got {channel!r})")
+    if channel not in channel_names():
+        err.print(f"[red]error:[/red] --channel must be one of {', '.join(channel_names())} (the visual index is "
+                  f"removed with its files; got {channel!r})")
         raise typer.Exit(2)
     try:
         rt = _open_or_exit(settings, "forget")
@@ -636,16 +650,17 @@ def forget(
         err.print(f"[red]error:[/red] {e}; stop it first (the service owns the index)")
         raise typer.Exit(3) from None
     try:
-        n = rt.channel_passes().forget()
+        n = rt.channel_passes().forget(channel)
     except StoreError as e:
         err.print(f"[red]error:[/red] {e}")
         raise typer.Exit(2) from None
     finally:
         rt.close()
     _allow_fast_exit()
-    err.print(f"speech: forgot the records of {n} file(s)" + (
-        "; they are transcribed again by the next `reelfind index` or by the service while "
-        "channels.speech.enabled = true" if settings.channels.speech.enabled else ""))
+    again = getattr(settings.channels, channel).enabled
+    err.print(f"{channel}: forgot the records of {n} file(s)" + (
+        f"; the next `reelfind index` or the service redoes them while channels.{channel}.enabled = true "
+        f"(set it to false to keep them gone)" if again else ""))
 
 
 @app.command()

@@ -18,6 +18,12 @@ TINY_MODEL = {"name": "reelfind-tiny", "pretrained": "none", "config_path": str(
 VIDEO_SUFFIXES = {".mp4", ".mkv", ".webm", ".avi", ".mov"}
 
 
+# The text and people channels (OCR, faces) are on by default for users; tests of other parts
+# switch them off so each test does only the work it is about (a face pass costs many times a
+# decode). Their own tests switch them on (`channels=` / REELFIND_CHANNELS__PEOPLE__ENABLED=true).
+COSTLY_CHANNELS = ("text", "people")
+
+
 def tiny_env(data_dir: Path, **extra: str) -> dict[str, str]:
     """Environment for a `reelfind` subprocess using the tiny model and a private data dir."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("REELFIND_")}
@@ -27,12 +33,17 @@ def tiny_env(data_dir: Path, **extra: str) -> dict[str, str]:
         REELFIND_MODEL__PRETRAINED="none",
         REELFIND_MODEL__CONFIG_PATH=str(TINY_MODEL_CONFIG),
     )
+    env.update({f"REELFIND_CHANNELS__{c.upper()}__ENABLED": "false" for c in COSTLY_CHANNELS})
     env.update(extra)
     return env
 
 
 def tiny_settings(data_dir: Path, **overrides) -> Settings:
     overrides.setdefault("model", dict(TINY_MODEL))
+    channels = dict(overrides.get("channels") or {})
+    for c in COSTLY_CHANNELS:
+        channels.setdefault(c, {"enabled": False})
+    overrides["channels"] = channels
     return load_settings(None, data_dir=data_dir, **overrides)
 
 

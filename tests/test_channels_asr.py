@@ -53,7 +53,8 @@ def stored(settings, path: Path):
     try:
         rec = rt.catalog.get(str(path))
         passes = rt.channel_passes()
-        return rec, passes.states.get(rec.video_id), passes.index().store.video(rec.video_id)
+        ch = passes.speech
+        return rec, passes.states(ch).get(rec.video_id), passes.sink(ch).index().store.video(rec.video_id)
     finally:
         rt.close()
 
@@ -114,15 +115,15 @@ def test_interrupted_asr_pass_resumes_after_its_last_committed_segment(tmp_path,
             return row is not None and row.records > 0
 
         passes = rt.channel_passes()
-        out = passes.run(rt.catalog.get(str(clip)), threading.Event(), should_yield=committed)
+        out = passes.run(passes.speech, rt.catalog.get(str(clip)), threading.Event(), should_yield=committed)
         assert out.state == "interrupted"
         row = states.get(vid)
         assert row.state == "pending" and row.cursor_ms > 0 and row.records >= 1 and row.attempts == 0
-        first = passes.index().store.video(vid)
+        first = passes.sink(passes.speech).index().store.video(vid)
         assert len(first) == row.records
-        out = passes.run(rt.catalog.get(str(clip)), threading.Event())
+        out = passes.run(passes.speech, rt.catalog.get(str(clip)), threading.Event())
         assert out.state == "indexed"
-        final = passes.index().store.video(vid)
+        final = passes.sink(passes.speech).index().store.video(vid)
         assert final[:len(first)] == first  # the committed segments were kept, not redone
         assert all(x.start >= row.cursor_ms / 1000 - 0.05 for x in final[len(first):])
         assert states.get(vid).records == len(final) and states.get(vid).cursor_ms is None

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from reelcore.channels.answer import ChannelAnswer
 from reelcore.channels.fuse import fuse
-from reelcore.models import MomentOut, SaidOut, SearchOut, WordOut
+from reelcore.models import ChannelMatch, MomentOut, SaidOut, SearchOut, WordOut
 
 
 def _moment(rank: int, start: float, end: float, peak: float, z: float = 0.4, said: SaidOut | None = None) -> MomentOut:
@@ -19,7 +20,8 @@ def test_a_said_moment_joining_a_seen_one_widens_it_to_the_quote() -> None:
                    words=[WordOut(word="never", start=1.4, end=1.8, approx=True)], coverage=1.0, phrase=True)
     seen = SearchOut(query="never", match="none", message="m", best_z=0.4, background=None,
                      moments=[_moment(1, 3.0, 3.7, 3.0)])
-    out = fuse(seen, [_moment(1, 1.0, 3.5, 1.4, z=0.0, said=said)], 1, 1.0, 10)
+    said_m = _moment(1, 1.0, 3.5, 1.4, z=0.0, said=said)
+    out = fuse(seen, [ChannelAnswer("said", ChannelMatch(match="good", message=""), [said_m], [2])], 1.0, 10)
     assert len(out) == 1
     m = out[0]
     assert m.channels == ["seen", "said"] and (m.start, m.end, m.peak) == (1.0, 3.7, 1.4)

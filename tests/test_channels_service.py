@@ -76,6 +76,6 @@ def test_service_transcribes_footage_without_subtitles_loading_the_model_in_the_
         assert [d.state for d in _speech(svc, dest)] == ["speech indexed"]
         assert [d.state for d in done_for(svc, dest)] == ["indexed"]
         rec = svc.rt.catalog.get(str(dest))
-        segs = svc.worker.passes.index().store.video(rec.video_id)
+        segs = svc.worker.passes.sink(svc.worker.passes.speech).index().store.video(rec.video_id)
         assert all(x.source.startswith("asr:") and 0 <= x.start <= x.end for x in segs)
         assert svc.worker.passes.speech.asr().device == "cpu"

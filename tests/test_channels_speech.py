@@ -82,7 +82,7 @@ def test_existing_catalog_upgrades_in_place_visual_state_carried_nothing_reindex
         assert rt.store.count() == frames
         # The speech channel is due for both (a backfill of that channel alone).
         passes = rt.channel_passes()
-        assert {r.path for r in passes.due()} == {str(clips / "a.mp4"), str(clips / "b.mp4")}
+        assert {r.path for _, r in passes.due()} == {str(clips / "a.mp4"), str(clips / "b.mp4")}
         outs = passes.run_due(__import__("threading").Event())
         assert [o.state for o in outs] == ["indexed", "indexed"]
         assert visual_rows(s.catalog_path) == before and rt.store.count() == frames
@@ -101,7 +101,8 @@ def test_subtitle_stream_becomes_segments(tmp_path, name, codec):
     rt = Runtime.open(s, "test")
     try:
         rec = rt.catalog.all()[0]
-        segs = rt.channel_passes().index().store.video(rec.video_id)
+        passes = rt.channel_passes()
+        segs = passes.sink(passes.speech).index().store.video(rec.video_id)
         assert [x.text for x in segs] == [c[2] for c in CUES]
         assert all(x.language == "eng" and x.source.startswith("stream:") for x in segs)
         for x, (a, b, _) in zip(segs, CUES, strict=True):
@@ -121,7 +122,7 @@ def test_cli_sidecars_search_said_and_transcript(tmp_path):
     r = cli(["index", str(clips), "--json"], env)
     assert r.returncode == 0, r.stderr
     summary = json.loads(r.stdout)
-    assert summary["indexed"] == 2 and summary["speech"] == {"indexed": 2, "segments": 3, "failed": []}
+    assert summary["indexed"] == 2 and summary["speech"] == {"indexed": 2, "segments": 3, "records": 3, "failed": []}
 
     # A misspelt phrase, another case: found as said, with its words and times.
     r = cli(["search", "WE NEVR went back", "--channel", "said", "--json"], env)
@@ -168,13 +169,13 @@ def test_sidecar_added_after_indexing_reruns_only_speech(tmp_path):
     r = cli(["index", str(clips), "--json"], env)
     summary = json.loads(r.stdout)
     assert summary["indexed"] == 0 and summary["skipped_unchanged"] == 1
-    assert summary["speech"] == {"indexed": 1, "segments": 2, "failed": []}
+    assert summary["speech"] == {"indexed": 1, "segments": 2, "records": 2, "failed": []}
     assert visual_rows(tmp_path / "data" / "catalog.sqlite3") == before  # the visual pass did not run again
     r = cli(["index", str(clips), "--json"], env)
     assert json.loads(r.stdout)["speech"]["indexed"] == 0  # unchanged sidecar: nothing to redo
     (clips / "talk.srt").write_text(srt_text([(0.5, 1.0, "changed words")]))
     r = cli(["index", str(clips), "--json"], env)
-    assert json.loads(r.stdout)["speech"] == {"indexed": 1, "segments": 1, "failed": []}
+    assert json.loads(r.stdout)["speech"] == {"indexed": 1, "segments": 1, "records": 1, "failed": []}
     assert visual_rows(tmp_path / "data" / "catalog.sqlite3") == before
 
 
@@ -218,7 +219,7 @@ def test_identity_change_backfills_speech_alone_disable_hides_forget_deletes(tmp
     st = json.loads(cli(["status", "--json"], env2).stdout)["channels"]["speech"]
     assert st["pending"] == 1 and st["indexed"] == 0 and st["seconds_left"] > 0
     r = cli(["index", str(clips), "--json"], env2)
-    assert json.loads(r.stdout)["speech"] == {"indexed": 1, "segments": 0, "failed": []}
+    assert json.loads(r.stdout)["speech"] == {"indexed": 1, "segments": 0, "records": 0, "failed": []}
     assert visual_rows(tmp_path / "data" / "catalog.sqlite3") == before
     # Disabled: its results are hidden, the picture still answers.
     off = {**env, "REELFIND_CHANNELS__SPEECH__ENABLED": "false"}
@@ -250,7 +251,7 @@ def test_deleted_file_loses_its_speech_records_moved_file_keeps_them(tmp_path):
         assert plan.moved and plan.removed
         passes = rt.channel_passes()
         assert passes.heal() == 1
-        idx = passes.index()
+        idx = passes.sink(passes.speech).index()
         assert idx.store.count() == 2
         res = idx.search("never went back")
         assert res.match == "good" and res.hits[0].video_id == rt.catalog.get(str(clips / "moved.mp4")).video_id
@@ -287,7 +288,7 @@ def test_mcp_session_said_search_and_get_transcript(tmp_path):
             st = check_structured(tools["index_status"], r)
             r = await c.call_tool("list_videos", {})
             videos = check_structured(tools["list_videos"], r)["videos"]
-            assert [v["channels"] for v in videos] == [{"visual": "indexed", "speech": "indexed"}]
+            assert [v["channels"] for v in videos] == [{"visual": "indexed", "speech": "indexed", "people": "disabled"}]
             scenes = {}
             for key, items in {"said": ["said:never went back", "said:we"], "apart": ["said:storm", "said:back"],
                                "mixed": ["a test pattern", "said:hello storm"],

@@ -4,7 +4,8 @@ Modelled on Immich's machine-learning service (one base class per model task): a
 who it is (`identity`: engine + model + the settings that change its output; a new identity is a
 new store collection and a backfill of that channel alone), what input it needs, how it turns a
 file into time-coded records (`analyse`) and which kind of evidence its records are when searched
-(`evidence`: "seen", "said"; "written" and "who" come with the text and people channels).
+(`evidence`: "seen", "said", "written", "who") and where its records go (`sink`: its store
+collection and any local index, behind `RecordSink`), so `passes.py` runs every channel alike.
 """
 
 from __future__ import annotations
@@ -13,9 +14,10 @@ import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
-SEEN, SAID = "seen", "said"
+SEEN, SAID, WRITTEN, WHO = "seen", "said", "written", "who"
+EVIDENCE = (SEEN, SAID, WRITTEN, WHO)  # the names `search_footage(channels=[...])` takes
 Need = Literal["frames", "audio", "subtitles"]
 
 
@@ -52,7 +54,7 @@ class Analysis:
 
 
 # Called with the records found so far (in time order) so a long pass can commit as it goes.
-OnRecords = Callable[[list[Segment]], None]
+OnRecords = Callable[[list[Any]], None]
 
 
 class ChannelError(Exception):
@@ -69,6 +71,7 @@ class ChannelUnavailable(Exception):
         super().__init__(message)
         self.transient = transient
         self.loading = loading  # the model is being loaded (or downloaded) in the background: soon
+        self.channel: str | None = None  # set by passes.py: which channel could not run
 
 
 class Channel(ABC):
@@ -87,7 +90,46 @@ class Channel(ABC):
     def enabled(self) -> bool:
         return True
 
+    def source_signature(self, path: str) -> str:
+        """What the channel's inputs beside the video look like (a sidecar): a change re-runs the pass."""
+        return ""
+
     @abstractmethod
     def analyse(self, path: str, stop: threading.Event, resume_at: float = 0.0,
-                on_records: OnRecords | None = None) -> Analysis:
-        """Time-coded records of one file. Raises ChannelError for a problem of this file."""
+                on_records: OnRecords | None = None) -> Any:
+        """Time-coded records of one file (an `Analysis` or a subclass of it: `seconds`, `note`,
+        `source_sig`, `complete`). Raises ChannelError for a problem of this file."""
+
+    @abstractmethod
+    def sink(self, frame_store: Any) -> RecordSink:
+        """Where this identity's records go, on the frame store's Chroma client (opened lazily)."""
+
+
+class RecordSink(ABC):
+    """A channel's records of one identity: its store collection (and any local index built from it).
+
+    `passes.py` calls `append` while a resumable pass commits as it goes, then `commit` once at its
+    end. A channel whose pass commits only at its end keeps `resumable = False` (a killed pass starts
+    again from the beginning; `committed` is then never asked)."""
+
+    resumable: ClassVar[bool] = False
+
+    def committed(self, video_id: str) -> list[Any]:
+        """Records an interrupted pass of this file committed (resume after them)."""
+        return []
+
+    def append(self, video_id: str, path: str, records: list[Any], first: int) -> float:
+        """Commit records `first..` of a pass still running; returns the cursor (seconds) reached."""
+        raise NotImplementedError
+
+    @abstractmethod
+    def commit(self, video_id: str, path: str, analysis: Any, prior: list[Any]) -> int:
+        """A finished pass: the file's records are `prior` + the analysis's. Returns how many."""
+
+    @abstractmethod
+    def delete_video(self, video_id: str) -> None:
+        """Every record of one file version (it is gone, or changed)."""
+
+    @abstractmethod
+    def forget(self) -> None:
+        """Every record of this channel, of every identity (`reelfind forget --channel`)."""

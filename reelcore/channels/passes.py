@@ -1,11 +1,13 @@
-"""Runs the passes of the non-visual channels (today: speech) after a file's visual pass.
+"""Runs the passes of the non-visual channels (speech, people; registry.py) after a file's visual pass.
 
-Visual comes first: `reelfind index` runs these after all its visual work, the service's worker
+Visual comes first: `reelcore index` runs these after all its visual work, the service's worker
 only when its queue has no visual job (and a pass yields as soon as one comes: `should_yield`).
-A pass that fails marks this channel failed with its reason; the file's visual state is never
-touched. Enabling a channel or changing its identity makes every indexed file due for that
-channel alone (a backfill); a changed sidecar makes one file due again (`refresh`). Records of
-files that are gone (or of an older version of a file) are removed by `heal`.
+Channels take turns in the registry's order, each over its due files. A pass that fails marks
+that channel failed with its reason; the file's visual state and other channels are never touched.
+Enabling a channel or changing its identity makes every indexed file due for that channel alone
+(a backfill); a changed sidecar makes one file due again (`refresh`). Records of files that are
+gone (or of an older version of a file) are removed by `heal`. Every channel is driven alike,
+through its `RecordSink` (base.py): a resumable one commits as it goes and resumes after its cursor.
 """
 
 from __future__ import annotations
@@ -15,13 +17,13 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from ..catalog import FAILED, INDEXED, Catalog, FileRecord
 from ..config import Settings
 from ..store import StoreError
-from .base import ChannelError, ChannelUnavailable, Segment
-from .speech.channel import SpeechChannel
-from .speech.reader import SpeechIndex, speech_index
+from .base import Channel, ChannelError, ChannelUnavailable, RecordSink
+from .registry import all_channels
 from .state import ChannelStates
 
 log = logging.getLogger(__name__)
@@ -40,152 +42,175 @@ class ChannelOutcome:
 
 
 class ChannelPasses:
-    """The speech channel's passes over catalogued files (more channels plug in beside it)."""
+    """Every non-visual channel's passes over catalogued files."""
 
-    def __init__(self, settings: Settings, catalog: Catalog, frame_store: object) -> None:
+    def __init__(self, settings: Settings, catalog: Catalog, frame_store: object,
+                 channels: list[Channel] | None = None) -> None:
         self.settings = settings
         self.catalog = catalog
         self.frame_store = frame_store
-        self.speech = SpeechChannel(settings)
-        self.states = ChannelStates(catalog, self.speech.name)
+        self.channels = channels if channels is not None else all_channels(settings)
+        self._sinks: dict[str, RecordSink] = {}
         self.current: dict | None = None  # the pass running now (for status)
+
+    def channel(self, name: str) -> Channel:
+        for c in self.channels:
+            if c.name == name:
+                return c
+        raise KeyError(name)
+
+    @property
+    def speech(self) -> Any:  # the speech channel (the worker sets its wait_for_model)
+        return self.channel("speech")
 
     @property
     def enabled(self) -> bool:
-        return self.speech.enabled
+        return any(c.enabled for c in self.channels)
 
-    def index(self) -> SpeechIndex:
-        return speech_index(self.settings, self.frame_store, self.speech.identity)
+    def _on(self, name: str | None = None) -> list[Channel]:
+        return [c for c in self.channels if c.enabled and (name is None or c.name == name)]
+
+    def states(self, ch: Channel) -> ChannelStates:
+        return ChannelStates(self.catalog, ch.name)
+
+    def sink(self, ch: Channel) -> RecordSink:
+        key = f"{ch.name}:{ch.identity}"
+        if key not in self._sinks:
+            self._sinks[key] = ch.sink(self.frame_store)
+        return self._sinks[key]
 
     # -- housekeeping --------------------------------------------------------------------------
     def heal(self) -> int:
-        """Remove the records of video ids no file refers to any more (store first, then the row)."""
-        gone = self.states.orphans()
-        if gone and self.enabled:
-            idx = self.index()
-            for vid in gone:
-                idx.delete_video(vid)
-                self.states.drop(vid)
-        return len(gone)
-
-    def refresh(self, prefix: str | None = None) -> int:
-        """Files whose sidecars changed since their pass: due again (this channel only)."""
-        if not self.enabled:
-            return 0
+        """Remove the records of video ids no file refers to any more (store first, then the row).
+        A disabled channel's orphans wait: its store is not opened while it is off."""
         n = 0
-        identity = self.speech.identity
-        for rec, row in self.states.done_sources(prefix):
-            if row.identity == identity and (row.source_sig or "") != self.speech.source_signature(rec.path):
-                self.states.mark_pending(rec.video_id)
-                n += 1
+        for ch in self._on():
+            states = self.states(ch)
+            gone = states.orphans()
+            for vid in gone:
+                self.sink(ch).delete_video(vid)
+                states.drop(vid)
+            n += len(gone)
         return n
 
-    def due(self, prefix: str | None = None, limit: int = 50) -> list[FileRecord]:
-        if not self.enabled:
-            return []
-        return self.states.due(self.speech.identity, self.settings.daemon.max_attempts, limit, prefix)
+    def refresh(self, prefix: str | None = None) -> int:
+        """Files whose sidecars changed since their pass: due again (that channel only)."""
+        n = 0
+        for ch in self._on():
+            identity, states = ch.identity, self.states(ch)
+            for rec, row in states.done_sources(prefix):
+                if row.identity == identity and (row.source_sig or "") != ch.source_signature(rec.path):
+                    states.mark_pending(rec.video_id)
+                    n += 1
+        return n
+
+    def due(self, prefix: str | None = None, limit: int = 50,
+            channel: str | None = None) -> list[tuple[Channel, FileRecord]]:
+        """(channel, file) pairs whose pass is due, channel by channel in the registry's order."""
+        out: list[tuple[Channel, FileRecord]] = []
+        for ch in self._on(channel):
+            recs = self.states(ch).due(ch.identity, self.settings.daemon.max_attempts, limit - len(out), prefix)
+            out += [(ch, r) for r in recs]
+            if len(out) >= limit:
+                break
+        return out
 
     # -- passes --------------------------------------------------------------------------------
-    def run(self, rec: FileRecord, stop: threading.Event,
+    def run(self, ch: Channel, rec: FileRecord, stop: threading.Event,
             should_yield: Callable[[], bool] | None = None) -> ChannelOutcome:
-        """One file's speech pass. Never raises for a file's problem; a StoreError propagates (not the
-        file's fault: the row goes back to pending)."""
-        ch, vid = self.speech, rec.video_id
+        """One file's pass of one channel. Never raises for a file's problem; a StoreError propagates
+        (not the file's fault: the row goes back to pending), as does ChannelUnavailable."""
+        vid, states = rec.video_id, self.states(ch)
         cur = self.catalog.get(rec.path)
         if cur is None or cur.video_id != vid or cur.state != INDEXED:
             return ChannelOutcome(rec.path, ch.name, INTERRUPTED, reason="file changed since it was queued")
-        row = self.states.start(vid, ch.identity)
+        row = states.start(vid, ch.identity)
         limit = self.settings.daemon.max_attempts
         if row.attempts > limit:
-            why = (f"given up after {row.attempts - 1} speech passes that never finished (the process died "
+            why = (f"given up after {row.attempts - 1} {ch.name} passes that never finished (the process died "
                    f"or hung on this file){'; last: ' + row.error if row.error else ''}")
-            self.states.fail(vid, ch.identity, why, ch.source_signature(rec.path))
+            states.fail(vid, ch.identity, why, ch.source_signature(rec.path))
             return ChannelOutcome(rec.path, ch.name, FAILED, reason=why)
         halt = _Either(stop, should_yield)
-        resume_at = (row.cursor_ms or 0) / 1000
-        # A pass killed or stopped mid-way committed records up to its cursor: keep them, go on from there.
-        # (The store is opened only when needed: a pass that ends before writing never connects.)
-        prior = self.index().store.video(vid) if row.cursor_ms else []
+        sink = self.sink(ch)
+        # A resumable pass killed or stopped mid-way committed records up to its cursor: keep them and
+        # go on from there. (The store is opened only when needed: a pass that writes nothing never connects.)
+        prior = sink.committed(vid) if sink.resumable and row.cursor_ms else []
+        resume_at = (row.cursor_ms or 0) / 1000 if prior else 0.0
         committed = {"n": len(prior)}
 
-        def on_records(segs: list[Segment]) -> None:  # a long pass (ASR) commits as it goes
-            if segs:
-                self.index().replace_video(vid, cur.path, segs, committed["n"])
-                committed["n"] += len(segs)
-                self.states.progress(vid, round(segs[-1].end * 1000), committed["n"])
+        def on_records(records: list[Any]) -> None:  # a long pass (ASR) commits as it goes
+            if records and sink.resumable:
+                cursor = sink.append(vid, cur.path, records, committed["n"])
+                committed["n"] += len(records)
+                states.progress(vid, round(cursor * 1000), committed["n"])
 
         self.current = {"path": rec.path, "channel": ch.name, "started": time.time()}
         try:
             if prior:
-                log.info("speech: resuming %s after %.1f s", rec.path, resume_at)
+                log.info("%s: resuming %s after %.1f s", ch.name, rec.path, resume_at)
             an = ch.analyse(rec.path, halt, resume_at, on_records)
             if halt.is_set() or not an.complete:
-                self.states.interrupted(vid, row.attempts)
+                states.interrupted(vid, row.attempts)
                 return ChannelOutcome(rec.path, ch.name, INTERRUPTED, committed["n"])
-            segments = sorted([*prior, *an.segments], key=lambda x: (x.start, x.end))
-            self.index().replace_video(vid, cur.path, segments)
-            self.states.finish(vid, len(segments), an.seconds or rec.duration, an.note, an.source_sig)
-            log.info("speech: %s: %d segments%s", rec.path, len(segments), f" ({an.note})" if an.note else "")
-            return ChannelOutcome(rec.path, ch.name, INDEXED, len(segments), an.seconds, an.note)
-        except (StoreError, ChannelUnavailable):
-            self.states.interrupted(vid, row.attempts)  # not the file's fault: the attempt is given back
+            n = sink.commit(vid, cur.path, an, prior)
+            states.finish(vid, n, an.seconds or rec.duration, an.note, getattr(an, "source_sig", None))
+            log.info("%s: %s: %d records%s", ch.name, rec.path, n, f" ({an.note})" if an.note else "")
+            return ChannelOutcome(rec.path, ch.name, INDEXED, n, an.seconds, an.note)
+        except (StoreError, ChannelUnavailable) as e:
+            states.interrupted(vid, row.attempts)  # not the file's fault: the attempt is given back
+            if isinstance(e, ChannelUnavailable):
+                e.channel = ch.name
             raise
         except ChannelError as e:
-            return self._fail(rec, str(e))
+            return self._fail(ch, rec, str(e))
         except Exception as e:  # a bug or an odd file must not stop the other channels or files
-            log.exception("speech pass failed on %s", rec.path)
-            return self._fail(rec, f"internal error: {type(e).__name__}: {e}")
+            log.exception("%s pass failed on %s", ch.name, rec.path)
+            return self._fail(ch, rec, f"internal error: {type(e).__name__}: {e}")
         finally:
             self.current = None
 
-    def _fail(self, rec: FileRecord, reason: str) -> ChannelOutcome:
-        log.warning("speech failed: %s: %s", rec.path, reason)
-        self.states.fail(rec.video_id, self.speech.identity, reason, self.speech.source_signature(rec.path))
-        return ChannelOutcome(rec.path, self.speech.name, FAILED, reason=reason)
+    def _fail(self, ch: Channel, rec: FileRecord, reason: str) -> ChannelOutcome:
+        log.warning("%s failed: %s: %s", ch.name, rec.path, reason)
+        self.states(ch).fail(rec.video_id, ch.identity, reason, ch.source_signature(rec.path))
+        return ChannelOutcome(rec.path, ch.name, FAILED, reason=reason)
 
     def run_due(self, stop: threading.Event, prefix: str | None = None,
                 should_yield: Callable[[], bool] | None = None,
                 on_outcome: Callable[[ChannelOutcome], None] | None = None, max_files: int | None = None,
+                only_path: str | None = None, skip: set[str] | frozenset[str] = frozenset(),
                 ) -> list[ChannelOutcome]:
-        """Passes for due files until none is left, `stop`, `should_yield` or `max_files`."""
+        """Passes for due files until none is left, `stop`, `should_yield` or `max_files` (passes).
+        `only_path`: just that file (its folder is `prefix`); `skip`: channels not to run now (their
+        engine is unavailable). A ChannelUnavailable propagates with its `channel` set."""
         outcomes: list[ChannelOutcome] = []
         if not self.enabled:
             return outcomes
         self.heal()
-        tried: set[str] = set()
+        tried: set[tuple[str, str]] = set()
         while not stop.is_set() and not (should_yield and should_yield()):
-            batch = [r for r in self.due(prefix) if r.video_id not in tried]
+            batch = [(c, r) for c, r in self.due(prefix, 1_000_000 if only_path else 50)
+                     if (c.name, r.video_id) not in tried and c.name not in skip
+                     and (only_path is None or r.path == only_path)]
             if not batch:
                 break
-            for rec in batch:
+            for ch, rec in batch:
                 if stop.is_set() or (should_yield and should_yield()) or (
                         max_files is not None and len(outcomes) >= max_files):
                     return outcomes
-                tried.add(rec.video_id)
-                out = self.run(rec, stop, should_yield)
+                tried.add((ch.name, rec.video_id))
+                out = self.run(ch, rec, stop, should_yield)
                 outcomes.append(out)
                 if on_outcome is not None:
                     on_outcome(out)
         return outcomes
 
-    def forget(self) -> int:
-        """Delete every record and row of this channel (all identities): `reelfind forget --channel`."""
-        from .speech.store import SpeechStore
-
-        client = self.frame_store._client  # type: ignore[attr-defined]
-        from .speech.reader import forget_indexes
-
-        forget_indexes(self.frame_store)
-        for name in SpeechStore.collections(client, self.settings.store.collection_prefix):
-            try:
-                client.delete_collection(name)
-            except Exception as e:
-                raise StoreError(f"cannot delete the speech collection {name}: {e}") from e
-        fts_dir = self.settings.data_dir / "speech-fts"
-        if fts_dir.is_dir():
-            for f in fts_dir.iterdir():
-                f.unlink(missing_ok=True)
-        return self.states.drop_all()
+    def forget(self, name: str) -> int:
+        """Delete every record and row of one channel (all identities): `reelfind forget --channel`."""
+        ch = self.channel(name)
+        ch.sink(self.frame_store).forget()
+        self._sinks = {k: v for k, v in self._sinks.items() if not k.startswith(f"{name}:")}
+        return self.states(ch).drop_all()
 
 
 class _Either(threading.Event):

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from ..inputs import QueryError, file_uri
 from ..models import SaidOut, SceneOut, ScenesOut
-from .fuse import said_out
+from .speech.answer import said_out
 from .speech.channel import SpeechChannel
 from .speech.reader import SpeechIndex, speech_index
 

@@ -167,19 +167,19 @@ class ChannelStates:
                 "records": int(r[4] or 0), "seconds_left": round(float(r[5] or 0.0), 1)}
 
 
-def file_channel_states(catalog: Catalog, speech_identity: str | None,
+def file_channel_states(catalog: Catalog, identities: dict[str, str | None],
                         recs: list[FileRecord]) -> dict[str, dict[str, str]]:
-    """Per video id: {'visual': state, 'speech': state} (speech 'disabled' when speech_identity is None;
-    a row of another identity is 'pending': a backfill will redo it)."""
-    rows = ChannelStates(catalog, "speech").of([r.video_id for r in recs]) if speech_identity else {}
+    """Per video id: {'visual': state, 'speech': state, ...} for each channel in `identities`
+    (name -> its identity, None when disabled: 'disabled'; a row of another identity is 'pending':
+    a backfill will redo it)."""
+    rows = {name: ChannelStates(catalog, name).of([r.video_id for r in recs]) if ident else {}
+            for name, ident in identities.items()}
     out = {}
     for r in recs:
-        row = rows.get(r.video_id)
-        if speech_identity is None:
-            speech = "disabled"
-        elif row is None or row.identity != speech_identity:
-            speech = PENDING
-        else:
-            speech = row.state
-        out[r.video_id] = {"visual": r.state, "speech": speech}
+        states = {"visual": r.state}
+        for name, ident in identities.items():
+            row = rows[name].get(r.video_id)
+            states[name] = "disabled" if ident is None else PENDING if row is None or row.identity != ident \
+                else row.state
+        out[r.video_id] = states
     return out

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ...decode import DecodeError
-from ..base import Analysis, Channel, ChannelError, OnRecords
+from ..base import WHO, Analysis, Channel, ChannelError, OnRecords, RecordSink
 from .analyse import analyse_file
 from .engine import EngineError, shared_engine
 from .grouping import People
@@ -23,7 +23,6 @@ from .settings import PeopleSettings
 from .store import FaceStore
 from .tracks import FaceTrack
 
-WHO = "who"
 DB_NAME = "people.sqlite3"
 
 
@@ -40,9 +39,11 @@ class PeopleChannel(Channel):
     evidence = WHO
     needs = ("frames",)
 
-    def __init__(self, settings: PeopleSettings, data_dir: str | Path) -> None:
+    def __init__(self, settings: PeopleSettings, data_dir: str | Path, prefix: str = "reelfind",
+                 where: str = "the vector store") -> None:
         self.s = settings
         self.data_dir = Path(data_dir)
+        self.prefix, self.where = prefix, where  # the store's collection prefix, and where it is (errors)
         self._db: PeopleDB | None = None
         self._db_lock = threading.Lock()
 
@@ -98,3 +99,30 @@ class PeopleChannel(Channel):
                 if name.startswith(f"{prefix}-people-"):
                     client.delete_collection(name)
         self.db().forget()
+
+    def sink(self, frame_store: Any) -> PeopleSink:
+        return PeopleSink(self, frame_store)
+
+
+class PeopleSink(RecordSink):
+    """Track vectors into Chroma, tracks and people into people_db. A face pass commits once, at its
+    end (not resumable): the vector store first, then the people tables in one transaction."""
+
+    def __init__(self, channel: PeopleChannel, frame_store: Any) -> None:
+        self.channel, self.frame_store = channel, frame_store
+        self._store: FaceStore | None = None
+
+    def _faces(self) -> FaceStore:
+        if self._store is None:
+            self._store = self.channel.store(self.frame_store._client, self.channel.prefix, self.channel.where)
+        return self._store
+
+    def commit(self, video_id: str, path: str, analysis: PeopleAnalysis, prior: list[Any]) -> int:
+        self.channel.commit(video_id, path, analysis, self._faces())
+        return len(analysis.tracks)
+
+    def delete_video(self, video_id: str) -> None:
+        self.channel.remove_video(video_id, self._faces())
+
+    def forget(self) -> None:
+        self.channel.forget(self.frame_store._client, self.channel.prefix)

@@ -5,10 +5,12 @@ from __future__ import annotations
 import logging
 import threading
 from pathlib import Path
+from typing import Any
 
 from ...config import Settings, SpeechSettings
 from ..base import SAID, Analysis, Channel, ChannelError, OnRecords, Segment
 from .asr import Transcriber
+from .sink import SpeechSink
 from .sources import read_sidecar, read_streams, sidecar_signature, sidecars
 
 log = logging.getLogger(__name__)
@@ -87,6 +89,9 @@ class SpeechChannel(Channel):
                                   if not heard.segments and not resume_at else None)
         out.segments = sorted(segs + heard.segments, key=lambda x: (x.start, x.end))
         return out
+
+    def sink(self, frame_store: Any) -> SpeechSink:
+        return SpeechSink(self.settings, frame_store, self.identity)
 
     def asr(self) -> Transcriber:
         """The ASR engine (loaded once, on first use; its model may download)."""
