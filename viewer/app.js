@@ -163,6 +163,20 @@ function imagesByRank(res) {
 
 const backend = MODE === "mcp-app" ? new AppBackend() : new BrowserBackend();
 
+// Each channel's view (transcript.js, ...) adds its functions here; app.js calls them at these points.
+const HOOKS = {
+  setup: [], // () once, before the app starts
+  result: [], // (out) after a result is rendered
+  select: [], // (m, detailElement) when a moment is selected
+  strip: [], // ({ g, tl, W, top, bot, dpr }) after a heat strip is drawn: overlays on it
+  index: [], // (status, videos) after the index page is rendered
+};
+const runHooks = (name, ...args) => {
+  for (const f of HOOKS[name]) {
+    try { f(...args); } catch (e) { console.error(`viewer ${name} hook`, e); }
+  }
+};
+
 // -- state and rendering ---------------------------------------------------------------------------
 
 const state = { kind: null, text: null, out: null, items: [], selected: null, args: {}, tool: null,
@@ -217,6 +231,7 @@ function render(out, images = {}, tool = null) {
   $("#more").hidden = !(out.moments || out.scenes) || state.items.length < (state.args.limit || state.limit);
   $("#detail").hidden = true;
   drawTimelines(out);
+  runHooks("result", out);
   resized();
 }
 
@@ -352,6 +367,7 @@ function drawStrip(ctx) {
     const x = (p.time / d) * W;
     g.beginPath(); g.moveTo(x - 4 * dpr, 0); g.lineTo(x + 4 * dpr, 0); g.lineTo(x, top - 1); g.closePath(); g.fill();
   }
+  runHooks("strip", { g, tl, W, top, bot, dpr });
   if (ctx.cursor >= 0) {
     const p = tl.points[ctx.cursor];
     g.fillStyle = "rgba(106,168,255,.55)";
@@ -411,6 +427,7 @@ async function select(m) {
   video.dataset.start = m.start;
   video.dataset.offset = "";
   filmstrip(m, mine);
+  runHooks("select", m, detail);
   try {
     const p = await backend.play(m);
     if (mine !== selectToken || !p.src) return;
@@ -605,6 +622,7 @@ function renderIndex(st, vids) {
     el("td", { class: "path", text: v.path }), el("td", {}, el("span", { class: `state ${v.state}`, text: v.unavailable ? `${v.state}, offline` : v.state })),
     el("td", { text: v.duration == null ? "" : hms(v.duration) }), el("td", { text: v.frames }),
     el("td", { text: v.error || v.note || "" }))));
+  runHooks("index", st, vids);
 }
 
 function setupBrowser() {
@@ -730,5 +748,3 @@ function setupExport() {
   markPicks();
 }
 
-setupForm();
-if (MODE === "mcp-app") setupApp(); else { setupBrowser(); setupExport(); }
