@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # type only: WatchedRoot lives with the observers
-    from .watcher import WatchedRoot
+    from .watched import WatchedRoot
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ from reelcore.filetype import special_file_reason
 from .jobs import Job, WorkQueue
 
 if TYPE_CHECKING:  # type only
-    from .watcher import WatchedRoot
+    from .watched import WatchedRoot
 
 log = logging.getLogger(__name__)
 

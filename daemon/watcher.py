@@ -39,12 +39,12 @@ from watchdog.observers import Observer
 from watchdog.observers.api import BaseObserver
 from watchdog.observers.polling import PollingObserver
 
-from reelcore.config import RootSettings
-from reelcore.discovery import Root, utf8_name
+from reelcore.discovery import utf8_name
 from reelcore.roots import offline_reason
 
 from .jobs import Job, WorkQueue
 from .stability import StabilityTracker, delete_grace
+from .watched import WatchedRoot
 
 log = logging.getLogger(__name__)
 
@@ -54,24 +54,6 @@ EVENT_FILTER = [
     DirCreatedEvent, DirMovedEvent, DirDeletedEvent,
 ]
 INOTIFY_LIMIT_ERRNOS = (errno.ENOSPC, errno.EMFILE)
-
-
-@dataclass(frozen=True)
-class WatchedRoot:
-    """A configured root plus how it is watched."""
-
-    root: Root
-    watch: str = "events"  # "events" | "poll"
-    poll_interval: float = 30.0
-    stable_seconds: float = 10.0
-
-    @property
-    def path(self) -> Path:
-        return self.root.path
-
-    @classmethod
-    def from_settings(cls, cfg: RootSettings, root: Root) -> WatchedRoot:
-        return cls(root, cfg.watch, cfg.poll_interval, cfg.effective_stable_seconds)
 
 
 class _Handler(FileSystemEventHandler):

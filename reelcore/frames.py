@@ -18,7 +18,7 @@ from .shared import RemoteRecord
 from .store import FrameRecord
 
 if TYPE_CHECKING:
-    from .search import SearchService
+    from .readdeps import FrameSource
 
 # Videos with more frames than this are read in windows (their vectors are never all in memory).
 LONG_VIDEO_FRAMES = 10_000
@@ -33,7 +33,7 @@ def is_long(rec: FileRecord) -> bool:
     return isinstance(rec, RemoteRecord) or rec.frames > LONG_VIDEO_FRAMES
 
 
-def frames_near(svc: SearchService, rec: FileRecord, t: float,
+def frames_near(svc: FrameSource, rec: FileRecord, t: float,
                 with_vectors: bool = False) -> tuple[list[FrameRecord], np.ndarray | None]:
     """Time-sorted frames (and vectors) of a window that holds the frame covering t, or the video's
     last frame if t is past its end (frames are contiguous: each t_end is the next t_start)."""
@@ -48,7 +48,7 @@ def frames_near(svc: SearchService, rec: FileRecord, t: float,
         span *= 8
 
 
-def frame_scores(svc: SearchService, rec: FileRecord, queries: np.ndarray, t0: float | None = None,
+def frame_scores(svc: FrameSource, rec: FileRecord, queries: np.ndarray, t0: float | None = None,
                  t1: float | None = None) -> tuple[list[FrameRecord], np.ndarray]:
     """Frames with t0 <= t_start < t1 (default: all) and their cosine scores against each query
     (frames x queries). Long videos are read one window at a time."""
@@ -75,7 +75,7 @@ def frame_scores(svc: SearchService, rec: FileRecord, queries: np.ndarray, t0: f
     return out, np.concatenate(scores) if scores else np.zeros((0, len(q)), np.float32)
 
 
-def filmstrip(svc: SearchService, rec: FileRecord, start: float, end: float | None,
+def filmstrip(svc: FrameSource, rec: FileRecord, start: float, end: float | None,
               most: int) -> list[FrameRecord]:
     """Up to `most` frames, evenly chosen, of those overlapping [start, end) (end None: to the video's
     end), for a filmstrip. Reads only that span (plus the window holding the frame that covers

@@ -11,7 +11,7 @@ from .inputs import MAX_OFFSET, QueryError, check_range, file_uri, glob_match
 from .models import VideoListOut, VideoOut
 
 if TYPE_CHECKING:
-    from .search import SearchService
+    from .readdeps import VideoLister
 
 
 def video_out(r: FileRecord) -> VideoOut:
@@ -20,7 +20,7 @@ def video_out(r: FileRecord) -> VideoOut:
                     error=r.error, note=r.note, unavailable=bool(r.unavailable), uri=file_uri(r.path))
 
 
-def list_videos(svc: SearchService, path_glob: str | None, state: str | None, limit: int,
+def list_videos(svc: VideoLister, path_glob: str | None, state: str | None, limit: int,
                 offset: int) -> VideoListOut:
     """One page of the catalogue by path, filtered and paged in SQL (the page's rows, plus a COUNT).
 
@@ -44,7 +44,7 @@ def list_videos(svc: SearchService, path_glob: str | None, state: str | None, li
     return VideoListOut(total=total + len(remote), offset=offset, limit=limit, videos=_with_channels(svc, page))
 
 
-def _with_channels(svc: SearchService, page: list[FileRecord]) -> list[VideoOut]:
+def _with_channels(svc: VideoLister, page: list[FileRecord]) -> list[VideoOut]:
     """Video rows with each channel's state (reelcore/channels)."""
     from .channels.registry import all_channels
     from .channels.state import file_channel_states

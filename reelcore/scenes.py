@@ -26,7 +26,7 @@ from .scoring import WEAK_Z, find_runs, snap_to_shots
 from .store import FrameRecord
 
 if TYPE_CHECKING:
-    from .search import SearchService
+    from .readdeps import QueryScorer
 
 MAX_CONCEPTS = 8
 # Frame hits per concept used to pick candidate videos, and how many videos are scanned in full.
@@ -38,7 +38,7 @@ MAX_WINDOW_FRAMES = 50_000
 SHOT_GROW_FRAMES = 3_000
 
 
-def find_scenes(svc: SearchService, concepts: Sequence[str], limit: int, path_glob: str | None,
+def find_scenes(svc: QueryScorer, concepts: Sequence[str], limit: int, path_glob: str | None,
                 threshold_z: float, min_duration: float) -> ScenesOut:
     limit = svc.check_limit(limit)
     names = list(dict.fromkeys(svc.check_query(c) for c in concepts))
@@ -75,7 +75,7 @@ def find_scenes(svc: SearchService, concepts: Sequence[str], limit: int, path_gl
 
 def _scan(rec: FileRecord, frames: list[FrameRecord], raw: np.ndarray, cut: tuple[bool, bool], med: np.ndarray,
           sig: np.ndarray, names: list[str], threshold_z: float, min_duration: float, gap: float,
-          svc: SearchService, scenes: list[SceneOut],
+          svc: QueryScorer, scenes: list[SceneOut],
           best: tuple[float, str, float] | None) -> tuple[float, str, float] | None:
     """Scenes of one stretch of frames (raw: frames x concepts cosine scores) appended to `scenes`;
     returns the best (soft z, path, time) seen so far. `cut`: the stretch's first / last shot may
@@ -116,7 +116,7 @@ def _scan(rec: FileRecord, frames: list[FrameRecord], raw: np.ndarray, cut: tupl
     return best
 
 
-def _video(svc: SearchService, video_id: str) -> FileRecord | None:
+def _video(svc: QueryScorer, video_id: str) -> FileRecord | None:
     """The catalogued video, or with a shared store one another machine indexed."""
     rec = svc.catalog.get_by_video_id(video_id)
     if rec is not None:
@@ -124,7 +124,7 @@ def _video(svc: SearchService, video_id: str) -> FileRecord | None:
     return svc.directory.by_video_id(video_id) if svc.directory is not None else None
 
 
-def _windows(svc: SearchService, rec: FileRecord, vecs: np.ndarray, hit_times: list[float], med: np.ndarray,
+def _windows(svc: QueryScorer, rec: FileRecord, vecs: np.ndarray, hit_times: list[float], med: np.ndarray,
              sig: np.ndarray, threshold_z: float) -> Iterator[tuple[list[FrameRecord], np.ndarray, tuple[bool, bool]]]:
     """(frames, raw scores, cut) stretches to look for scenes in: the whole video if it is short;
     else windows around the hits, widened while a passing frame, or the shot of the first / last
@@ -166,7 +166,7 @@ def _windows(svc: SearchService, rec: FileRecord, vecs: np.ndarray, hit_times: l
             return
 
 
-def _candidate_videos(svc: SearchService, vecs: np.ndarray, path_glob: str | None) -> dict[str, list[float]]:
+def _candidate_videos(svc: QueryScorer, vecs: np.ndarray, path_glob: str | None) -> dict[str, list[float]]:
     """Videos where every concept has hits, best first (then ones missing a concept), each with the
     times of its hits (where a long video is scored)."""
     allowed = svc.video_ids_matching(path_glob)

@@ -23,7 +23,7 @@ from .config import Settings
 from .models import FailedOut, StatusOut
 
 if TYPE_CHECKING:  # type only
-    from .search import SearchService
+    from .readdeps import StatusSource
 
 MAX_FAILED = 100  # failed files listed in a status (the counts are always complete)
 
@@ -144,7 +144,7 @@ def status_line(st: dict[str, Any]) -> str:
     return "; ".join(parts)
 
 
-def index_status(svc: SearchService, current: dict[str, Any] | None) -> StatusOut:
+def index_status(svc: StatusSource, current: dict[str, Any] | None) -> StatusOut:
     """The MCP `index_status` answer: the same builder, as the tool's output model."""
     # A store not connected yet (reelcore.runtime.LazyFrameStore: the service's first seconds) is
     # counted from the catalog, so this answers at once instead of waiting for chromadb's import.

@@ -14,10 +14,10 @@ from .scoring import background_out, bin_timeline, find_peaks, frame_at, verdict
 from .shared import RemoteRecord
 
 if TYPE_CHECKING:
-    from .search import SearchService
+    from .readdeps import QueryScorer
 
 
-def score_timeline(svc: SearchService, video: str, query: str, max_points: int,
+def score_timeline(svc: QueryScorer, video: str, query: str, max_points: int,
                    peaks: int) -> tuple[TimelineOut, bytes]:
     """Scores of every indexed frame of `video` against `query`, top peaks, and a PNG strip (a long
     video is scored window by window: only its scores are ever held, see frames.py)."""
@@ -59,7 +59,7 @@ def score_timeline(svc: SearchService, video: str, query: str, max_points: int,
     return out, png
 
 
-def frame_at_time(svc: SearchService, video: str, t: float) -> FrameOut:
+def frame_at_time(svc: QueryScorer, video: str, t: float) -> FrameOut:
     """The indexed frame of `video` covering time t (its thumbnail is what the tool returns)."""
     rec = svc.resolve_video(video)
     frames, _ = frames_near(svc, rec, t)
