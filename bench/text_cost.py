@@ -76,6 +76,8 @@ def main() -> None:
                 ch.sink(rt.store).commit(rec.video_id, rec.path, an, [])
                 text[name] += time.perf_counter() - t
                 reads[name] += an.frames_read
+                if an.records:
+                    print(f"  {Path(rec.path).name} [{name}]: {[r.text for r in an.records]}")
         print(f"visual pass (indexer, ViT-B-32): {visual:.1f} s")
         for name, _ in variants:
             print(f"text [{name}]: {text[name]:.1f} s, {reads[name]} reads: text/visual = {text[name] / visual:.2f}")

@@ -12,7 +12,7 @@ channel's decode (reelcore.decode.sample_frames, default settings) plus embeddin
 it samples (ViT-B-32, random weights: same speed as trained ones), same run, same box.
 
     .venv/bin/python bench/text_quality.py [--clip /tmp/text_quality.mp4] [--no-cost] [--no-quality]
-        [--det-side 960] [--no-presence] [--min-gap 2] [--max-gap 10]   (quality only; cost of gate
+        [--det-side 960] [--no-presence] [--min-gap 2] [--max-gap 10] [--edge-density 0.1]   (quality only; cost of gate
         variants on the real passes: bench/text_cost.py)
 """
 
@@ -170,9 +170,10 @@ if __name__ == "__main__":
     ap.add_argument("--no-presence", action="store_true", help="quality without the text-presence test")
     ap.add_argument("--min-gap", type=float, default=GateSettings().min_gap)
     ap.add_argument("--max-gap", type=float, default=GateSettings().max_gap)
+    ap.add_argument("--edge-density", type=float, default=GateSettings().edge_density)
     a = ap.parse_args()
     if not a.no_quality:
-        gate = GateSettings(min_gap=a.min_gap, max_gap=a.max_gap)
+        gate = GateSettings(min_gap=a.min_gap, max_gap=a.max_gap, edge_density=a.edge_density)
         gate = replace(gate, edge_blocks=0) if a.no_presence else gate
         print(f"gate: {gate}")
         quality(a.clip, TextSettings(gate=gate, det_side=a.det_side))
