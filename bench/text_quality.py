@@ -12,7 +12,8 @@ channel's decode (reelcore.decode.sample_frames, default settings) plus embeddin
 it samples (ViT-B-32, random weights: same speed as trained ones), same run, same box.
 
     .venv/bin/python bench/text_quality.py [--clip /tmp/text_quality.mp4] [--no-cost] [--no-quality]
-        [--det-side 960] [--no-presence]   (the last two: quality only, to see what small text needs)
+        [--det-side 960] [--no-presence] [--min-gap 2] [--max-gap 10] [--edge-density 0.1]   (quality only; cost of gate
+        variants on the real passes: bench/text_cost.py)
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import sys
 import threading
 import time
 from collections import defaultdict
+from dataclasses import replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -166,9 +168,14 @@ if __name__ == "__main__":
     ap.add_argument("--no-quality", action="store_true")
     ap.add_argument("--det-side", type=int, default=TextSettings().det_side)
     ap.add_argument("--no-presence", action="store_true", help="quality without the text-presence test")
+    ap.add_argument("--min-gap", type=float, default=GateSettings().min_gap)
+    ap.add_argument("--max-gap", type=float, default=GateSettings().max_gap)
+    ap.add_argument("--edge-density", type=float, default=GateSettings().edge_density)
     a = ap.parse_args()
     if not a.no_quality:
-        gate = GateSettings(edge_blocks=0) if a.no_presence else GateSettings()
+        gate = GateSettings(min_gap=a.min_gap, max_gap=a.max_gap, edge_density=a.edge_density)
+        gate = replace(gate, edge_blocks=0) if a.no_presence else gate
+        print(f"gate: {gate}")
         quality(a.clip, TextSettings(gate=gate, det_side=a.det_side))
     if not a.no_cost:
         cost()

@@ -39,6 +39,7 @@ from starlette.types import Scope
 
 from mcp_server.providers import ServiceUnavailable, work_slots
 from reelcore.catalog import CatalogError, FileRecord
+from reelcore.channels.fuse import search_channels
 from reelcore.clips import ClipMaker
 from reelcore.config import Settings
 from reelcore.embedder import ModelLoadError
@@ -233,8 +234,10 @@ def viewer_routes(get_search_service: Callable[[], SearchService], settings: Set
         q = request.query_params
 
         def run(svc: SearchService) -> dict[str, Any]:
-            out = svc.search(q.get("q", ""), _int(request, "limit", 12), q.get("path") or None, None,
-                             q.get("exclude") or None)
+            # Every enabled channel, fused (search_footage's answer): a line on screen or a quote said
+            # comes back as its moment too; `channel=` repeated restricts it as the tool's `channels`.
+            out = search_channels(svc, q.get("q", ""), q.getlist("channel") or None, _int(request, "limit", 12),
+                                  q.get("path") or None, None, q.get("exclude") or None)
             return with_links(out.model_dump(mode="json"), "moments")
 
         return await api(run)

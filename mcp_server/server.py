@@ -77,6 +77,9 @@ index_status: what is indexed.
 - Speech: search_footage also finds moments where the words are SAID (subtitles, transcripts); each \
 moment lists its channels ('seen', 'said') and, for 'said', the quote and word times; \
 channels=["said"] searches only speech. get_transcript(video, t_from, t_to): the words of a span, to quote.
+- On-screen text (slates, titles, lower thirds, signs): channels=["written"] finds exact words and \
+phrases read from the picture (numbers must match: scene 42 is not scene 24); a 'written' moment has \
+the line, its time span and its box.
 - export_moments: moments as a file for an editing application \
 (EDL, FCP7 XML, FCPXML, OTIO, CSV) with the files' own timecode.
 - Every answer has match = good / weak / none and a message: 'none' means the footage probably \
@@ -214,10 +217,11 @@ def build_server(provider: ServiceProvider, *, warm: bool = True, http_base: str
                                  "only moments after this time (seconds from the start of each video)"))] = None,
                              t_to: Annotated[float | None, Field(gt=0, allow_inf_nan=False, description=(
                                  "only moments before this time (seconds from the start of each video)"))] = None,
-                             channels: Annotated[list[Literal["seen", "said"]] | None, Field(
-                                 max_length=2, description=(
+                             channels: Annotated[list[Literal["seen", "said", "written"]] | None, Field(
+                                 max_length=3, description=(
                                      "which evidence to search: 'seen' (the picture), 'said' (what is said: "
-                                     "subtitles and transcripts); default both"))] = None,
+                                     "subtitles and transcripts), 'written' (on-screen text: slates, titles, "
+                                     "lower thirds, signs); default every enabled one"))] = None,
                              ctx: Context | None = None) -> Annotated[CallToolResult, SearchOut]:
         """Find moments in the indexed videos that match a description.
 

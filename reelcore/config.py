@@ -181,9 +181,18 @@ class SpeechSettings(_Section):
 
 
 class TextSettings(_Section):
-    """The text channel (reelcore/channels/text): on-screen text (slates, titles, lower thirds, signs)."""
+    """The text channel (reelcore/channels/text): on-screen text (slates, titles, lower thirds, signs).
+    Each setting is part of the channel's identity: changing one re-reads every file (a backfill)."""
 
     enabled: bool = True
+    # A picture that does not change is read again after this many seconds (a changing one is read
+    # at most every 2 s, the first picture of a shot and text appearing on a still one at once).
+    max_gap: float = Field(10.0, ge=1.0, le=600.0)
+    # Lines read with less confidence (0..1) are dropped: texture read as text scores lower.
+    min_confidence: float = Field(0.8, ge=0.0, le=1.0)
+    # The text detector sees the picture at most this many pixels on its longer side (cost grows with
+    # its square; 960 finds text 24 px tall in a 1080p picture).
+    det_side: int = Field(960, ge=320, le=2560)
 
 
 class PeopleSettings(_Section):

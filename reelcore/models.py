@@ -37,6 +37,17 @@ class SaidOut(BaseModel):
     phrase: bool = Field(description="all the words, in the query's order, side by side")
 
 
+class WrittenOut(BaseModel):
+    """What the text channel found for a moment: the line on screen and where it is in the picture."""
+
+    text: str = Field(description="the line of on-screen text as read")
+    box: list[float] = Field(description="where the line is: [x0, y0, x1, y1], fractions 0..1 of the picture")
+    start: float = Field(description="when the line appears, seconds")
+    end: float = Field(description="when it is gone, seconds")
+    confidence: float = Field(description="the OCR engine's confidence in the reading, 0..1")
+    phrase: bool = Field(description="the query's words side by side in the line, in order")
+
+
 class ChannelMatch(BaseModel):
     match: MatchLabel
     message: str
@@ -56,8 +67,9 @@ class MomentOut(BaseModel):
     thumbnail: str | None = Field(description="JPEG of the peak frame (path on the reelfind machine)")
     uri: str = Field(description="playable reference: file URI with a #t=start,end media fragment")
     channels: list[str] = Field(default_factory=lambda: ["seen"], description=(
-        "which channels support this moment: 'seen' (the picture), 'said' (the speech)"))
+        "which channels support this moment: 'seen' (the picture), 'said' (the speech), 'written' (on-screen text)"))
     said: SaidOut | None = Field(None, description="for 'said': the quote and the matched words with times")
+    written: WrittenOut | None = Field(None, description="for 'written': the on-screen line and its box")
     indexed_channels: list[str] | None = Field(None, description=(
         "channels whose pass is done for this file ('seen', 'said'): a moment without 'said' here "
         "may still be said once its speech pass has run"))

@@ -141,6 +141,8 @@ class Runtime:
         try:
             if "reelcore.channels.speech.reader" in sys.modules:  # speech indexes share the store's client
                 sys.modules["reelcore.channels.speech.reader"].forget_indexes(self.store)
+            if "reelcore.channels.text.store" in sys.modules:  # so do the text channel's read copies
+                sys.modules["reelcore.channels.text.store"].forget_stores(self.store)
             self.store.close()
         finally:
             try:

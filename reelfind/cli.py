@@ -271,7 +271,8 @@ def search(
     path_glob: Annotated[str | None, typer.Option("--path", help="Only files matching this glob.")] = None,
     min_score: Annotated[float | None, typer.Option("--min-score", help="Drop weaker frames.")] = None,
     channels: Annotated[list[str] | None, typer.Option(
-        "--channel", help="Search only this evidence: seen (the picture) or said (speech); repeatable.")] = None,
+        "--channel", help=("Search only this evidence: seen (the picture), said (speech) or written "
+                           "(on-screen text); repeatable."))] = None,
     config: ConfigOpt = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print moments as JSON.")] = False,
     export: Annotated[Path | None, typer.Option("--export", help=(
@@ -331,11 +332,12 @@ def search(
     if not moments:
         err.print("no moments found (is anything indexed? see `reelfind status`)")
         return
-    table = Table("score", "file", "start", "end", "peak", "channels", "said")
+    table = Table("score", "file", "start", "end", "peak", "channels", "said", "written")
     for m in moments:
-        said = m.get("said") or {}
+        said, written = m.get("said") or {}, m.get("written") or {}
         table.add_row(f"{m['score']:.3f}", m["path"], f"{m['start']:.1f}s", f"{m['end']:.1f}s", f"{m['peak']:.1f}s",
-                      "+".join(m.get("channels") or ["seen"]), escape(_snippet(said)) if said else "")
+                      "+".join(m.get("channels") or ["seen"]), escape(_snippet(said)) if said else "",
+                      escape(_snippet(written)) if written else "")
     out.print(table)
 
 
@@ -350,7 +352,8 @@ def _snippet(said: dict, width: int = 80) -> str:
     return f'"{"…" if lo else ""}{text[lo:lo + width]}{"…" if lo + width < len(text) else ""}"'
 
 
-_MOMENT_KEYS = ("video_id", "path", "start", "end", "peak", "score", "frames", "thumbnail", "channels", "said")
+_MOMENT_KEYS = ("video_id", "path", "start", "end", "peak", "score", "frames", "thumbnail", "channels", "said",
+                "written")
 _VERDICT_STYLE = {"good": ("green", "good match"), "weak": ("yellow", "weak match"), "none": ("red", "NO GOOD MATCH")}
 
 

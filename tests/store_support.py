@@ -2,6 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 from reelcore.store import FrameStore
@@ -35,3 +43,32 @@ def count_window_reads(monkeypatch: Any, svc: Any, whole_message: str) -> list[i
     monkeypatch.setattr(svc.store, "frames_between", frames_between)
     monkeypatch.setattr(svc.store, "video_frames", whole)
     return reads
+
+
+@contextlib.contextmanager
+def chroma_server(path: Path) -> Iterator[str]:
+    """A real `chroma run` server on a free loopback port for the block; yields its URL (skips the
+    test when the chroma CLI is not installed)."""
+    import pytest
+
+    exe = shutil.which("chroma") or str(Path(sys.executable).parent / "chroma")
+    if not Path(exe).exists():
+        pytest.skip("the chroma CLI is not installed")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([exe, "run", "--path", str(path), "--port", str(port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 60
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+                break
+            except OSError:
+                assert proc.poll() is None and time.time() < deadline, "chroma run did not start"
+                time.sleep(0.2)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        proc.wait(10)

@@ -288,7 +288,8 @@ def test_mcp_session_said_search_and_get_transcript(tmp_path):
             st = check_structured(tools["index_status"], r)
             r = await c.call_tool("list_videos", {})
             videos = check_structured(tools["list_videos"], r)["videos"]
-            assert [v["channels"] for v in videos] == [{"visual": "indexed", "speech": "indexed", "people": "disabled"}]
+            assert [v["channels"] for v in videos] == [{"visual": "indexed", "speech": "indexed", "text": "disabled",
+                                                       "people": "disabled"}]
             scenes = {}
             for key, items in {"said": ["said:never went back", "said:we"], "apart": ["said:storm", "said:back"],
                                "mixed": ["a test pattern", "said:hello storm"],

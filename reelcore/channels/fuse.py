@@ -5,7 +5,7 @@ channel asked for (its searcher: speech/answer.py for what is said, ...) and fus
 a moment of another channel that overlaps one already in the list in the same video (within
 query.merge_gap) joins it. Ranking: a moment's strongest channel verdict first (good > weak >
 none, each channel judged on its own terms: z against the query's background for 'seen', all
-words said as a phrase for 'said'), then the number of channels that support it, then
+words said as a phrase for 'said', written as a phrase for 'written'), then the number of channels that support it, then
 reciprocal-rank fusion of its ranks. The answer's verdict is the best channel's, and `channels`
 keeps each channel's own verdict so 'none' stays honest.
 """
@@ -19,16 +19,17 @@ from ..inputs import QueryError, file_uri
 from ..models import ChannelMatch, MomentOut, SearchOut
 from ..scoring import WEAK_Z
 from .answer import ChannelAnswer, SearchArgs, Searcher
-from .base import SAID, SEEN
+from .base import SAID, SEEN, WRITTEN
 from .registry import all_channels
 from .speech.answer import said_answer
 from .state import ChannelStates
+from .text.answer import written_answer
 
 if TYPE_CHECKING:
     from ..search import SearchService
 
 # evidence -> its searcher, in the order the channels' moments join the list (seen comes first).
-SEARCHERS: dict[str, Searcher] = {SAID: said_answer}
+SEARCHERS: dict[str, Searcher] = {SAID: said_answer, WRITTEN: written_answer}
 CHANNEL_NAMES = (SEEN, *SEARCHERS)
 _STRENGTH = {"good": 2, "weak": 1, "none": 0}
 RRF_K = 10

@@ -1,7 +1,7 @@
 """The non-visual channels of a configuration, in the order their passes run.
 
 Visual is not here: it is today's index (reelcore.indexer) and always runs first. Speech comes
-first of the others (subtitles are cheap), people last (a face pass costs many times a decode).
+first of the others (subtitles are cheap), then text, people last (a face pass costs many times a decode).
 Each channel is built from its settings section; its heavy engine loads on first use only.
 """
 
@@ -12,7 +12,7 @@ from .base import Channel
 
 
 def channel_names() -> tuple[str, ...]:
-    return ("speech", "people")
+    return ("speech", "text", "people")
 
 
 def build(settings: Settings, name: str) -> Channel:
@@ -21,6 +21,11 @@ def build(settings: Settings, name: str) -> Channel:
         from .speech.channel import SpeechChannel
 
         return SpeechChannel(settings)
+    if name == "text":
+        from .text.channel import TextChannel, settings_from
+
+        return TextChannel(settings_from(settings.channels.text), prefix=settings.store.collection_prefix,
+                           where=settings.store.url or str(settings.chroma_dir))
     if name == "people":
         from .people.channel import PeopleChannel
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from ...config import Settings
-from ...store import StoreError
 from ..base import Analysis, RecordSink, Segment
 from .reader import SpeechIndex, forget_indexes, speech_index
 from .store import SpeechStore
@@ -38,13 +37,8 @@ class SpeechSink(RecordSink):
         self.index().delete_video(video_id)
 
     def forget(self) -> None:
-        client = self.frame_store._client
         forget_indexes(self.frame_store)
-        for name in SpeechStore.collections(client, self.settings.store.collection_prefix):
-            try:
-                client.delete_collection(name)
-            except Exception as e:
-                raise StoreError(f"cannot delete the speech collection {name}: {e}") from e
+        SpeechStore.drop_all(self.frame_store._client, self.settings.store.collection_prefix)
         fts_dir = self.settings.data_dir / "speech-fts"
         if fts_dir.is_dir():
             for f in fts_dir.iterdir():

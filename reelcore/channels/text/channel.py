@@ -15,25 +15,19 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
 from ... import decode
+from ...config import TextSettings as TextConfig
+from ..base import WRITTEN, Analysis, Channel, ChannelError, ChannelUnavailable
 from .engine import OcrEngine, OcrLine, shared_engine
 from .frames import decoded_frames
 from .gate import FrameGate, GateSettings, text_region
+from .sink import TextSink
 from .spans import Box, Joiner, SpanTracker, TextRecord
 
-try:  # the channel interface of the speech issue (reelcore/channels/base.py, branch `speech`)
-    from ..base import Channel, ChannelError
-except ImportError:  # pragma: no cover - branch `text` alone, before the channel core is merged
-    Channel = object  # type: ignore[assignment,misc]
-
-    class ChannelError(Exception):  # type: ignore[no-redef]
-        """This channel cannot analyse this file."""
-
-
-WRITTEN = "written"
 VERSION = "text1"  # bump when reading or joining changes what records a file gives
 REGION_MAD = 12.0  # mean abs grey difference (0..255) under which a flat region "looks the same"
 EDGE = 30.0  # grey step between neighbouring pixels of the gate's picture that counts as a stroke edge
@@ -50,12 +44,19 @@ class TextSettings:
     threads: int = 0  # ONNX Runtime threads; 0 = all cores
 
 
+def settings_from(cfg: TextConfig) -> TextSettings:
+    """The channel's settings from the `[channels.text]` section (config.example.toml)."""
+    d = GateSettings()
+    gate = GateSettings(max_gap=cfg.max_gap, min_gap=min(d.min_gap, cfg.max_gap),
+                        event_gap=min(d.event_gap, cfg.max_gap))
+    return TextSettings(enabled=cfg.enabled, gate=gate, det_side=cfg.det_side, min_confidence=cfg.min_confidence)
+
+
 @dataclass
-class TextAnalysis:
+class TextAnalysis(Analysis):
+    """What one text pass found: line records (not transcript segments) and what the gate did."""
+
     records: list[TextRecord] = field(default_factory=list)
-    seconds: float = 0.0  # media time covered
-    note: str | None = None
-    complete: bool = True
     frames_checked: int = 0  # pictures the gate looked at
     frames_read: int = 0  # pictures the OCR engine read
     ocr_seconds: float = 0.0  # wall time spent in the engine
@@ -67,9 +68,11 @@ class TextChannel(Channel):
     evidence = WRITTEN
     needs = ("frames",)
 
-    def __init__(self, settings: TextSettings | None = None, engine: OcrEngine | None = None) -> None:
+    def __init__(self, settings: TextSettings | None = None, engine: OcrEngine | None = None,
+                 prefix: str = "reelfind", where: str = "the vector store") -> None:
         self.s = settings or TextSettings()
         self.engine = engine or shared_engine(self.s.det_side, self.s.min_confidence, self.s.threads)
+        self.prefix, self.where = prefix, where  # the store's collection prefix, and where it is (errors)
 
     @property
     def enabled(self) -> bool:
@@ -86,6 +89,10 @@ class TextChannel(Channel):
         """Text records of one file (time order of start). Raises ChannelError for a file that
         cannot be decoded. `on_records` gets records as they are finished (a long file commits as
         it goes); `resume_at` skips the pictures before it."""
+        try:
+            self.engine.load()
+        except ImportError as e:  # pragma: no cover - rapidocr-onnxruntime is a dependency
+            raise ChannelUnavailable(f"the OCR engine cannot be loaded: {e}") from e
         reader = TextReader(self.s, self.engine, on_records)
         report = decode.DecodeReport()
         seen_any = False
@@ -101,6 +108,9 @@ class TextChannel(Channel):
         if report.decode_errors:
             out.note = f"{report.decode_errors} decode errors skipped" + (f" ({report.note})" if report.note else "")
         return out
+
+    def sink(self, frame_store: Any) -> TextSink:
+        return TextSink(frame_store, self.prefix, self.identity, self.where)
 
 
 class TextReader:
