@@ -51,7 +51,7 @@ class BrowserBackend {
     if (!r.ok) throw new Error((body && (body.error || body.detail)) || `${r.status} ${r.statusText}`);
     return body;
   }
-  async search(a) { return { out: await this.get("/api/search", { q: a.query, exclude: a.exclude, path: a.path_glob, limit: a.limit }) }; }
+  async search(a) { return { out: await this.get("/api/search", { q: a.query, exclude: a.exclude, path: a.path_glob, limit: a.limit, channels: a.channels }) }; }
   async scenes(a) { return { out: await this.get("/api/scenes", { concept: a.all_of, path: a.path_glob, limit: a.limit }) }; }
   async timeline(video, q) { return this.get("/api/timeline", { video, q }); }
   async thumb(item) { return item.thumb_url || this.frameAt(item.video_id, item.peak); }
@@ -495,7 +495,8 @@ function formArgs() {
     const q = $("#q").value.trim();
     return { mode, args: { all_of: q ? [q, ...all] : all, path_glob: path, limit } };
   }
-  return { mode, args: { query: $("#q").value.trim(), exclude: $("#exclude").value.trim() || undefined, path_glob: path, limit } };
+  return { mode, args: { query: $("#q").value.trim(), exclude: $("#exclude").value.trim() || undefined, path_glob: path, limit,
+    channels: state.channels } }; // state.channels: set by channels.js (undefined: every enabled channel)
 }
 
 async function runSearch(mode, args) {
