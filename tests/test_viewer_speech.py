@@ -110,6 +110,15 @@ def _said_index(moments: list[dict[str, Any]]) -> int:
     return next(k for k, m in enumerate(moments) if "said" in m.get("channels", []))
 
 
+def _said_only_search(driver: Any) -> None:
+    """In the viewer's document: choose 'said only' and search the query again."""
+    driver.execute_script("const p = document.getElementById('channels');"
+                          "p.value = 'said'; p.dispatchEvent(new Event('change'));"
+                          "document.getElementById('cards').replaceChildren();"
+                          "document.getElementById('q').value = arguments[0];"
+                          "document.getElementById('go').click()", QUERY)
+
+
 def test_api_search_and_transcript_routes(served: Served) -> None:
     """The page's JSON: fused search by default, `channels` passed through, a bounded transcript
     span behind the same guard."""
@@ -193,6 +202,12 @@ def test_browser_said_moment_transcript_seek_strip_and_index(served: Served) -> 
         shown = driver.execute_script("return [...document.querySelectorAll('#channelprogress li')]"
                                       ".map(li => li.dataset.channel)")
         assert shown == [n for n in st["channels"] if n != "visual"]
+        # 'said only' in the form: the page asks the service for that channel alone.
+        driver.execute_script("location.hash = '#search'")
+        _said_only_search(driver)
+        said = served.get("/api/search", params={"q": QUERY, "channels": "said"}).json()
+        wait_js(driver, "const c = [...document.querySelectorAll('#cards .card')]; return c.length === arguments[0]"
+                        " && c.every(x => x.dataset.channels === 'said')", 60, "said-only cards", len(said["moments"]))
         errors = console_errors(driver)
         assert not errors, errors
 
@@ -252,6 +267,15 @@ def test_mcp_app_said_moment_transcript_seek_and_strip(served: Served) -> None:
                     "[...t.querySelectorAll('.line.in')].map(l => +l.dataset.start)]", 120, "the line's own clip")
                 assert title == ["talk.mp4 · 0:00:09–0:00:10", [far[0]]], title
                 assert host.calls.count("preview_clip") == 2, host.calls
+                # 'said only' in the app's form: its search_footage call through the host asks for it.
+                said = await client.call_tool("search_footage", {"query": QUERY, "channels": ["said"]})
+                driver.switch_to.frame(driver.find_element("css selector", "iframe"))
+                _said_only_search(driver)
+                driver.switch_to.default_content()
+                n = len(said.structured_content["moments"])
+                await host.pump_until(f"const c = [...document.querySelectorAll('#cards .card')]; return c.length"
+                                      f" === {n} && c.every(x => x.dataset.channels === 'said')", 60,
+                                      "said-only cards (the app's own search_footage call)")
                 assert {"get_transcript", "score_timeline", "preview_clip"} <= set(host.calls), host.calls
                 errors = console_errors(driver)
                 assert not errors, errors

@@ -517,13 +517,17 @@ function setupForm() {
   const sync = () => { $("#allof").hidden = mode.value !== "scenes"; $("#exclude").hidden = mode.value === "scenes"; };
   mode.addEventListener("change", sync);
   sync();
-  $("#searchform").addEventListener("submit", (e) => {
+  const submit = (e) => {
     e.preventDefault();
     state.limit = 12;
     const { mode: m, args } = formArgs();
     if (m === "scenes" ? !args.all_of.length : !args.query) { $("#q").focus(); return; }
     runSearch(m, args);
-  });
+  };
+  $("#searchform").addEventListener("submit", submit);
+  // A host's iframe sandboxed without allow-forms never submits a form: the button and Enter search.
+  $("#go").addEventListener("click", submit);
+  $("#searchform").addEventListener("keydown", (e) => { if (e.key === "Enter" && e.target.tagName === "INPUT") submit(e); });
   $("#morebtn").addEventListener("click", () => {
     state.limit = Math.min(200, (state.args.limit || 12) * 2);
     runSearch(state.out && state.out.scenes ? "scenes" : "search", { ...state.args, limit: state.limit });
