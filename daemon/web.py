@@ -4,6 +4,7 @@ Routes (see `viewer_routes`):
     GET /                       the viewer page (strict Content-Security-Policy)
     GET /viewer/{asset}         its script and style sheet (a fixed list: no directory listing)
     GET /api/search|scenes|timeline|frames|links|videos|status     JSON for the page
+    GET /api/transcript?video=&from=&to=   what is said in a span (get_transcript, bounded)
     GET /api/export             moments as an EDL/XML/FCPXML/OTIO/CSV download (daemon/export_route.py)
     GET /media/{video_id}       the original file, with HTTP Range (206) for <video>
     GET /frame/{video_id}?t=    the indexed frame covering t (JPEG thumbnail)
@@ -40,6 +41,7 @@ from starlette.types import Scope
 from mcp_server.providers import ServiceUnavailable, work_slots
 from reelcore.catalog import CatalogError, FileRecord
 from reelcore.channels.fuse import search_channels
+from reelcore.channels.speech.transcript import get_transcript
 from reelcore.clips import ClipMaker
 from reelcore.config import Settings
 from reelcore.embedder import ModelLoadError
@@ -56,6 +58,7 @@ log = logging.getLogger(__name__)
 
 MEDIA_URL_TTL = 1800.0  # seconds a signed media URL stays valid
 FILMSTRIP_MAX = 12
+TRANSCRIPT_SPAN_MAX = 600.0  # seconds of transcript one /api/transcript answer covers at most
 # Threads that may open and check media files at once. A file on a hung NFS mount holds its thread
 # until the mount answers: past this many, media requests get 503 at once instead of queueing, and
 # no other route (they never touch the footage) waits for them.
@@ -233,11 +236,12 @@ def viewer_routes(get_search_service: Callable[[], SearchService], settings: Set
     async def search(request: Request) -> Response:
         q = request.query_params
 
+        # `channels` (repeated): which evidence to search ('seen', 'said', ...); none: every enabled one.
+        channels = [c.strip() for c in q.getlist("channels") if c.strip()][:8] or None
+
         def run(svc: SearchService) -> dict[str, Any]:
-            # Every enabled channel, fused (search_footage's answer): a line on screen or a quote said
-            # comes back as its moment too; `channel=` repeated restricts it as the tool's `channels`.
-            out = search_channels(svc, q.get("q", ""), q.getlist("channel") or None, _int(request, "limit", 12),
-                                  q.get("path") or None, None, q.get("exclude") or None)
+            out = search_channels(svc, q.get("q", ""), channels, _int(request, "limit", 12), q.get("path") or None,
+                                  None, q.get("exclude") or None)
             return with_links(out.model_dump(mode="json"), "moments")
 
         return await api(run)
@@ -281,6 +285,20 @@ def viewer_routes(get_search_service: Callable[[], SearchService], settings: Set
                     "frames": [{"start": round(f.t_start, 3), "end": round(f.t_end, 3),
                                 "url": signer.url(f"/frame/{rec.video_id}", t=round(f.t_start, 3))}
                                for f in strip]}
+
+        return await api(_lookup(run))
+
+    async def transcript(request: Request) -> Response:
+        """What is said in [from, to] of an indexed video (at most TRANSCRIPT_SPAN_MAX seconds)."""
+        q = request.query_params
+
+        def run(svc: SearchService) -> dict[str, Any]:
+            rec = record(svc, q.get("video", ""))
+            t_from = _float(request, "from", 0.0) or 0.0
+            t_to = _float(request, "to", t_from + TRANSCRIPT_SPAN_MAX)
+            if t_to is not None and t_to - t_from > TRANSCRIPT_SPAN_MAX:
+                raise QueryError(f"ask at most {TRANSCRIPT_SPAN_MAX:.0f} s of transcript at once")
+            return get_transcript(svc, rec.video_id, t_from, t_to).model_dump(mode="json")
 
         return await api(_lookup(run))
 
@@ -391,6 +409,7 @@ def viewer_routes(get_search_service: Callable[[], SearchService], settings: Set
         Route("/api/timeline", timeline, methods=["GET"]),
         Route("/api/frames", frames, methods=["GET"]),
         Route("/api/links", play_links, methods=["GET"]),
+        Route("/api/transcript", transcript, methods=["GET"]),
         Route("/api/videos", videos, methods=["GET"]),
         Route("/api/status", status, methods=["GET"]),
         Route("/media/{video_id}", media, methods=["GET"]),

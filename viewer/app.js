@@ -51,7 +51,7 @@ class BrowserBackend {
     if (!r.ok) throw new Error((body && (body.error || body.detail)) || `${r.status} ${r.statusText}`);
     return body;
   }
-  async search(a) { return { out: await this.get("/api/search", { q: a.query, exclude: a.exclude, path: a.path_glob, limit: a.limit }) }; }
+  async search(a) { return { out: await this.get("/api/search", { q: a.query, exclude: a.exclude, path: a.path_glob, limit: a.limit, channels: a.channels }) }; }
   async scenes(a) { return { out: await this.get("/api/scenes", { concept: a.all_of, path: a.path_glob, limit: a.limit }) }; }
   async timeline(video, q) { return this.get("/api/timeline", { video, q }); }
   async thumb(item) { return item.thumb_url || this.frameAt(item.video_id, item.peak); }
@@ -495,7 +495,8 @@ function formArgs() {
     const q = $("#q").value.trim();
     return { mode, args: { all_of: q ? [q, ...all] : all, path_glob: path, limit } };
   }
-  return { mode, args: { query: $("#q").value.trim(), exclude: $("#exclude").value.trim() || undefined, path_glob: path, limit } };
+  return { mode, args: { query: $("#q").value.trim(), exclude: $("#exclude").value.trim() || undefined, path_glob: path, limit,
+    channels: state.channels } }; // state.channels: set by channels.js (undefined: every enabled channel)
 }
 
 async function runSearch(mode, args) {
@@ -516,13 +517,17 @@ function setupForm() {
   const sync = () => { $("#allof").hidden = mode.value !== "scenes"; $("#exclude").hidden = mode.value === "scenes"; };
   mode.addEventListener("change", sync);
   sync();
-  $("#searchform").addEventListener("submit", (e) => {
+  const submit = (e) => {
     e.preventDefault();
     state.limit = 12;
     const { mode: m, args } = formArgs();
     if (m === "scenes" ? !args.all_of.length : !args.query) { $("#q").focus(); return; }
     runSearch(m, args);
-  });
+  };
+  $("#searchform").addEventListener("submit", submit);
+  // A host's iframe sandboxed without allow-forms never submits a form: the button and Enter search.
+  $("#go").addEventListener("click", submit);
+  $("#searchform").addEventListener("keydown", (e) => { if (e.key === "Enter" && e.target.tagName === "INPUT") submit(e); });
   $("#morebtn").addEventListener("click", () => {
     state.limit = Math.min(200, (state.args.limit || 12) * 2);
     runSearch(state.out && state.out.scenes ? "scenes" : "search", { ...state.args, limit: state.limit });
