@@ -4,9 +4,10 @@
 // Another channel's view adds its evidence to CHANNEL_CHOICES (and, if it quotes, to QUOTES).
 
 // [evidence, label in the select]; "" = every enabled channel (the service's default).
-const CHANNEL_CHOICES = [["", "seen + said"], ["seen", "seen only (picture)"], ["said", "said only (speech)"]];
+const CHANNEL_CHOICES = [["", "every channel"], ["seen", "seen only (picture)"], ["said", "said only (speech)"],
+  ["written", "written only (on screen)"]];
 // evidence -> (moment) => its quote text for the card, or "".
-const QUOTES = { said: (m) => (m.said ? m.said.text : "") };
+const QUOTES = { said: (m) => (m.said ? m.said.text : ""), written: (m) => (m.written ? m.written.text : "") };
 const CHANNEL_MEDIA = { speech: "audio" }; // what a channel's seconds left are of (else video)
 
 // Words of a text, normalised for matching (case, accents, punctuation), as in the core's word index.
@@ -47,7 +48,7 @@ function setupChannels() {
   const sync = () => { pick.hidden = mode.value === "scenes"; };
   mode.addEventListener("change", sync);
   sync();
-  $("#q").placeholder = "what is seen or said, e.g. a rabbit in a meadow, “we never went back”";
+  $("#q").placeholder = "what is seen, said or written, e.g. a rabbit in a meadow, “we never went back”";
 }
 
 function channelBadges(out) {
