@@ -34,6 +34,7 @@ class SearchArgs:
     path_glob: str | None
     t_from: float | None
     t_to: float | None
+    people: tuple[str, ...] = ()  # search_footage(people=[...]): only moments where all of them are seen
 
 
 Searcher = Callable[["SearchService", SearchArgs], ChannelAnswer]
