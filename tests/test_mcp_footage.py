@@ -39,6 +39,7 @@ from tests.mcp_support import (
 pytestmark = pytest.mark.timeout(300)
 
 TOOLS = {"search_footage", "find_scenes", "similar_moments", "search_by_image", "score_timeline", "get_frame",
+         "list_people", "name_person",
          "list_videos", "index_status", "get_transcript", "export_moments",
          "preview_clip"}  # preview_clip: the viewer app's tool (mcp_server/apps.py)
 TOKEN = "test-token-123"
