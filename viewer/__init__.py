@@ -19,7 +19,7 @@ from functools import lru_cache
 from importlib import resources
 
 ASSETS = {"app.js": "text/javascript; charset=utf-8", "app.css": "text/css; charset=utf-8"}
-SCRIPT_PARTS = ("app.js", "start.js")  # joined in this order into the one script served as app.js
+SCRIPT_PARTS = ("app.js", "people.js", "start.js")  # joined in this order into the one script served as app.js
 _CSS_TAG = '<link rel="stylesheet" href="/viewer/app.css">'
 _JS_TAG = '<script type="module" src="/viewer/app.js"></script>'
 

@@ -117,9 +117,11 @@ def _face(track: int, pid: int | None, label: str, video_id: str, path: str, sta
                    start=round(start, 3), end=round(end, 3), box=[int(x) for x in box])
 
 
-def faces_at(settings: Settings, video_id: str, t: float, window: float = 0.5) -> FacesOut:
-    """The faces on screen at `t` in a video: each track that spans it (within `window` seconds),
-    with its box at the nearest sample."""
+def faces_at(settings: Settings, video_id: str, t: float, window: float = 1.0) -> FacesOut:
+    """The faces on screen at `t` in a video: each track within `window` seconds of it, with its box
+    at the nearest sample. `window` is half the gap query.appearances bridges (a face missed on a
+    sample or two is still on screen), so the faces shown agree with the people's strips and with
+    find_scenes(people=...)."""
     with open_people(settings) as people:
         labels = {p.id: p.label for p in people.db.people()}
         rows = people.db.tracks("WHERE video_id = ? AND start <= ? AND end >= ?", video_id, t + window, t - window)
