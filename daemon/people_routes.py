@@ -1,6 +1,6 @@
 """The viewer's People page API (reelcore.channels.people.api over HTTP), mounted by web.py.
 
-    GET  /api/people                         everyone found (list_people)
+    GET  /api/people?named=1&limit=N         everyone found (list_people; `enabled` false: channel off)
     GET  /api/people/crop/{track}            a face track's crop (JPEG, from the people tables)
     POST /api/people/{person}/name           {"name": "..."}: name or rename (person: id)
     POST /api/people/merge                   {"people": [keep, other, ...], "drop_name": false}
@@ -86,7 +86,11 @@ def people_routes(settings: Settings, work: Callable[..., Awaitable[Any]],
 
     async def people(request: Request) -> Response:
         named = request.query_params.get("named") == "1"
-        return await call(lambda: api.list_people(settings, named))
+        try:
+            limit = _id(request.query_params.get("limit", "200"), "limit")
+        except QueryError as e:
+            return _error(400, str(e))
+        return await call(lambda: api.list_people(settings, named, limit))
 
     async def crop(request: Request) -> Response:
         try:

@@ -133,6 +133,7 @@ def test_people_page_names_finds_together_and_merges(served: Served) -> None:
 
         # merge: select two, the first keeps its name
         d.get(f"{served.base}/#people")
+        d.refresh()  # a fresh page: nothing selected
         wait_js(d, "return document.querySelectorAll('#peoplegrid .person').length === 3", 30, "three faces")
         for pid in (friday[1], signer):
             d.find_element("css selector", f'.person[data-person="{pid}"] input[type=checkbox]').click()
@@ -142,3 +143,16 @@ def test_people_page_names_finds_together_and_merges(served: Served) -> None:
         assert not console_errors(d), console_errors(d)
     left = {p["name"] for p in served.get("/api/people").json()["people"]}
     assert left == {"Hildy", "Operator"}, "Signer merged into Operator (its name dropped, as asked)"
+
+
+def test_cli_names_people_while_the_service_runs(served: Served) -> None:
+    """`reelfind people` writes the people tables beside the running service (no stop, no hand-off)
+    and the service's next answer has the change."""
+    env = tiny_env(served.data_dir, REELFIND_CHANNELS__PEOPLE__ENABLED="true")
+    r = subprocess.run([sys.executable, "-m", "reelfind", "people", "rename", "Hildy", "Rosalind"], env=env,
+                       cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    names = {p["name"] for p in served.get("/api/people").json()["people"]}
+    assert "Rosalind" in names and "Hildy" not in names
+    scenes = served.get("/api/people/together", params={"person": ["rosalind"]}).json()
+    assert scenes["scenes"] and all(sc["who"]["people"] == ["Rosalind"] for sc in scenes["scenes"])

@@ -140,6 +140,12 @@ function setupPeople() {
   HOOKS.route.push(onRoute);
 }
 
+let peopleOn = null; // asked once per page: is the people channel on?
+function peopleEnabled() {
+  if (peopleOn === null) peopleOn = backend.get("/api/people", { limit: 1 }).then((r) => r.enabled).catch(() => false);
+  return peopleOn;
+}
+
 // The selected moment: who is on its frame, and where each of them appears across the video.
 async function facesOnFrame(m, detail) {
   if (MODE !== "browser") return;
@@ -149,6 +155,7 @@ async function facesOnFrame(m, detail) {
     detail.append(box);
   }
   box.replaceChildren();
+  if (!(await peopleEnabled())) return; // the channel is off: no faces row, no requests
   let res;
   try {
     res = await backend.get("/api/people/faces", { video: m.video_id, t: m.peak });

@@ -127,8 +127,16 @@ class PeopleDB:
         self.db.execute("PRAGMA foreign_keys = ON")
         if self.path != ":memory:":
             self.db.execute("PRAGMA journal_mode = WAL")
-        with self.tx() as db:
-            migrate(db)
+        if self._version() != SCHEMA_VERSION:  # a read first: opening for a query takes no write lock
+            with self.tx() as db:
+                migrate(db)
+
+    def _version(self) -> int | None:
+        try:
+            row = self.db.execute("SELECT version FROM people_schema").fetchone()
+        except sqlite3.OperationalError:  # no tables yet
+            return None
+        return row[0] if row else None
 
     def close(self) -> None:
         with self._lock:
