@@ -28,7 +28,7 @@ from reelcore.channels.people import api
 from reelcore.inputs import QueryError
 from reelcore.runtime import Runtime
 from tests.conftest import FOOTAGE, REPO, tiny_env, tiny_settings
-from tests.mcp_support import check_structured, free_port, http_client, live_server
+from tests.mcp_support import check_structured, free_port, http_client, image_blocks, live_server
 
 pytestmark = pytest.mark.timeout(600)
 CLIPS = ("friday.mp4", "asl_book.mkv")
@@ -140,8 +140,8 @@ def test_mcp_tools_list_name_and_find_people_together(lib):
             renamed = check_structured(tools["name_person"], await c.call_tool(
                 "name_person", {"person": "Maria", "name": "Operator"}))
             bad = await c.call_tool("name_person", {"person": "Person 999", "name": "X"})
-            scenes = check_structured(tools["find_scenes"], await c.call_tool(
-                "find_scenes", {"people": ["Hildy", "Operator"], "thumbnails": 0}))
+            shown = await c.call_tool("find_scenes", {"people": ["Hildy", "Operator"], "thumbnails": 1})
+            scenes = check_structured(tools["find_scenes"], shown)
             moments = check_structured(tools["search_footage"], await c.call_tool(
                 "search_footage", {"query": "two women", "people": ["Operator"], "thumbnails": 0}))
             unknown = await c.call_tool("find_scenes", {"people": ["Operater"]})
@@ -154,10 +154,10 @@ def test_mcp_tools_list_name_and_find_people_together(lib):
             else:
                 pytest.fail("no query found friday.mp4: the narrowing check cannot tell")
             signer = (await c.call_tool("search_footage", {"query": q, "people": ["Signer"], "thumbnails": 0}))
-            return tools, listed, named, renamed, bad, scenes, moments, unknown, signer.structured_content
+            return tools, listed, named, renamed, bad, scenes, moments, unknown, signer.structured_content, shown
 
     try:
-        tools, listed, named, renamed, bad, scenes, moments, unknown, signer = anyio.run(main)
+        tools, listed, named, renamed, bad, scenes, moments, unknown, signer, shown = anyio.run(main)
     finally:
         rt.close()
     assert tools["list_people"].annotations.read_only_hint is True
@@ -170,6 +170,7 @@ def test_mcp_tools_list_name_and_find_people_together(lib):
     assert named["name"] == "Maria" and renamed["name"] == "Operator" and renamed["id"] == who["operator"]
     assert bad.is_error and "no person 999" in bad.content[0].text
     assert len(scenes["scenes"]) == 1 and scenes["match"] == "good"
+    assert len(image_blocks(shown)) == 1, "the moment together comes with its frame to look at"
     assert set(scenes["scenes"][0]["who"]["strips"]) == {"Hildy", "Operator"}
     assert moments["moments"] and all("who" in m["channels"] for m in moments["moments"])
     assert unknown.is_error and "closest: Operator" in unknown.content[0].text

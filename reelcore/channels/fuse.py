@@ -20,7 +20,7 @@ from ..models import ChannelMatch, MomentOut, SearchOut
 from ..scoring import WEAK_Z
 from .answer import ChannelAnswer, SearchArgs, Searcher
 from .base import SAID, SEEN, WHO
-from .people.answer import check_people, who_answer
+from .people.answer import check_people, who_answer, with_frames
 from .registry import all_channels
 from .speech.answer import said_answer
 from .state import ChannelStates
@@ -124,7 +124,7 @@ def search_channels(svc: SearchService, query: str, channels: Sequence[str] | No
     fused = fuse(seen, answers, svc.settings.query.merge_gap, pool)
     if asked:  # only where the people are; `who` is then a condition, not what the query is judged on
         fused = [m.model_copy(update={"rank": k + 1}) for k, m in enumerate(x for x in fused if WHO in x.channels)]
-    moments = _with_done(svc, fused[:limit])
+    moments = _with_done(svc, with_frames(svc, fused[:limit]))
     judged = {k: v for k, v in verdicts.items() if not asked or k != WHO or len(verdicts) == 1}
     best = max(judged.values(), key=lambda v: _STRENGTH[v.match])
     if asked and not moments:

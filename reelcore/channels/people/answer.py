@@ -8,11 +8,12 @@ stretch where all of them are on screen at once (query.together), with `who` fil
 
 from __future__ import annotations
 
+import contextlib
 import re
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from ...inputs import QueryError, file_uri
-from ...models import ChannelMatch, MomentOut, SpanOut, WhoOut
+from ...models import ChannelMatch, MomentOut, SceneOut, SpanOut, WhoOut
 from ..answer import ChannelAnswer, SearchArgs
 from ..base import WHO
 from .api import OFF, PeopleOff, open_people
@@ -20,6 +21,8 @@ from .query import Together, together
 
 if TYPE_CHECKING:
     from ...search import SearchService
+
+_M = TypeVar("_M", MomentOut, SceneOut)
 
 
 def named_in(query: str, names: list[str]) -> list[str]:
@@ -83,6 +86,19 @@ def who_answer(svc: SearchService, a: SearchArgs) -> ChannelAnswer:
         verdict = ChannelMatch(match="none", message=(
             f"who: {who} never on screen together" if len(asked) > 1 else f"who: {who} not found in these videos"))
     return ChannelAnswer(WHO, verdict, moments, [2] * len(moments))
+
+
+def with_frames(svc: SearchService, items: list[_M]) -> list[_M]:
+    """A `who` moment or scene found by faces alone has no picture frame: give it the indexed
+    frame at its peak as its thumbnail (what the assistant looks at), where this machine has one."""
+    out = []
+    for m in items:
+        if m.thumbnail is None and m.who is not None:
+            # another machine's file, or no frame there: no thumbnail, as for a said moment
+            with contextlib.suppress(QueryError):
+                m = m.model_copy(update={"thumbnail": svc.frame(m.video_id, m.peak).thumbnail})
+        out.append(m)
+    return out
 
 
 def check_people(people: list[str] | None, limit: int = 8) -> list[str]:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from ...inputs import file_uri
 from ...models import SceneOut, ScenesOut
 from ..scenes_said import SCAN, find_scenes_channels
-from .answer import check_people, together_in, who_out
+from .answer import check_people, together_in, who_out, with_frames
 
 if TYPE_CHECKING:
     from ...search import SearchService
@@ -35,6 +35,7 @@ def find_scenes_people(svc: SearchService, concepts: Sequence[str], people: Sequ
                            mean_z=0.0, concepts={}, frames=0, shots=[], snapped_to_shots=False, thumbnail=None,
                            uri=file_uri(m.path, m.start, m.end), who=who_out(m))
                   for k, m in enumerate(found[:limit])]
+        scenes = with_frames(svc, scenes)
         msg = (f"{len(found)} scene(s) with {who} on screen{' together' if len(names) > 1 else ''}."
                if scenes else _none(names))
         return ScenesOut(concepts=[], threshold_z=threshold_z, match="good" if scenes else "none", message=msg,
