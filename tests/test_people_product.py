@@ -149,11 +149,16 @@ def test_mcp_tools_list_name_and_find_people_together(lib):
             # once people=["Signer"] (the tiny model's weights are random: look for such a query)
             for q in ("a woman", "a switchboard", "an office", "two women talking", "a film", "a hand", "a wall"):
                 plain = (await c.call_tool("search_footage", {"query": q, "thumbnails": 0})).structured_content
+                assert "who" not in (plain.get("channels") or {}) and "who:" not in plain["message"], \
+                    "a query that names nobody: the who channel stays out of the verdict"
                 if any(m["path"].endswith("friday.mp4") for m in plain["moments"]):
                     break
             else:
                 pytest.fail("no query found friday.mp4: the narrowing check cannot tell")
             signer = (await c.call_tool("search_footage", {"query": q, "people": ["Signer"], "thumbnails": 0}))
+            named_in_query = (await c.call_tool("search_footage", {"query": "signer at a desk", "thumbnails": 0}))
+            assert any("who" in m["channels"] and m["who"]["people"] == ["Signer"]
+                       for m in named_in_query.structured_content["moments"]), "a name in the query finds them"
             return tools, listed, named, renamed, bad, scenes, moments, unknown, signer.structured_content, shown
 
     try:

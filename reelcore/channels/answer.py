@@ -23,6 +23,7 @@ class ChannelAnswer:
     verdict: ChannelMatch
     moments: list[MomentOut] = field(default_factory=list)
     strengths: list[int] = field(default_factory=list)  # per moment: 2 good, 1 weak, 0 none
+    silent: bool = False  # nothing to look for in this query (e.g. it names nobody): left out of the verdict
 
 
 @dataclass(frozen=True)

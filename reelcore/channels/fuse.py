@@ -120,7 +120,10 @@ def search_channels(svc: SearchService, query: str, channels: Sequence[str] | No
     if seen is not None:
         verdicts[SEEN] = ChannelMatch(match=seen.match, message=seen.message)
     for ans in answers:
-        verdicts[ans.evidence] = ans.verdict
+        if not ans.silent:
+            verdicts[ans.evidence] = ans.verdict
+    if not verdicts:  # only silent channels were asked (e.g. channels=["who"], naming nobody)
+        verdicts = {a.evidence: a.verdict for a in answers}
     fused = fuse(seen, answers, svc.settings.query.merge_gap, pool)
     if asked:  # only where the people are; `who` is then a condition, not what the query is judged on
         fused = [m.model_copy(update={"rank": k + 1}) for k, m in enumerate(x for x in fused if WHO in x.channels)]

@@ -65,12 +65,13 @@ def who_answer(svc: SearchService, a: SearchArgs) -> ChannelAnswer:
     if not svc.settings.channels.people.enabled:
         if asked:
             raise PeopleOff(OFF)
-        return ChannelAnswer(WHO, ChannelMatch(match="none", message=f"who: {OFF}"))
+        return ChannelAnswer(WHO, ChannelMatch(match="none", message=f"who: {OFF}"), silent=True)
     if not asked:
         with open_people(svc.settings) as people:
             asked = named_in(a.query, [p.name for p in people.db.people() if p.name])
         if not asked:
-            return ChannelAnswer(WHO, ChannelMatch(match="none", message="who: the query names no known person"))
+            return ChannelAnswer(WHO, ChannelMatch(match="none", message="who: the query names no known person"),
+                                 silent=True)
     found = together_in(svc, asked, a.path_glob, a.t_from, a.t_to)[:a.limit]
     moments = []
     for k, m in enumerate(found):
