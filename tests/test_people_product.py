@@ -204,8 +204,18 @@ def test_name_person_needs_the_token(lib):
     assert {p.name for p in api.list_people(settings_of(lib)).people} == {"Hildy", "Operator", "Signer"}
 
 
-def test_a_disabled_channel_shows_nothing(lib):
+def test_a_disabled_channel_shows_nothing(lib, tmp_path):
     off = settings_of(lib, enabled=False)
+    more = tmp_path / "more"
+    more.mkdir()
+    shutil.copy(FOOTAGE / "asl_eat_vfr.mp4", more / "eat.mp4")
+    before = len(api.person_tracks(settings_of(lib), "Signer")), api.list_people(settings_of(lib)).total
+    out = reelfind(dict(lib["env"], REELFIND_CHANNELS__PEOPLE__ENABLED="false"), "index", str(more))
+    assert "indexed 1 file" in out.stderr + out.stdout and "people:" not in out.stderr + out.stdout
+    with sqlite3.connect(lib["data"] / "people.sqlite3") as db:
+        assert db.execute("SELECT COUNT(*) FROM face_tracks WHERE path LIKE '%eat.mp4'").fetchone() == (0,), \
+            "no face pass while the channel is off"
+    assert (len(api.person_tracks(settings_of(lib), "Signer")), api.list_people(settings_of(lib)).total) == before
     res = api.list_people(off)
     assert not res.enabled and res.people == [] and "off" in res.message
     with pytest.raises(QueryError, match="people channel is off"):
