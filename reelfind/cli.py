@@ -1,4 +1,4 @@
-"""`reelfind` command line: index, search, export, list, status, transcript, forget, serve, mcp.
+"""`reelfind` command line: index, search, export, list, status, transcript, people, forget, serve, mcp.
 
 Typer gives --help on every command; rich draws the progress bar (on stderr, so --json output on
 stdout stays machine-readable).

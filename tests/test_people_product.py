@@ -121,6 +121,17 @@ def test_cli_names_people_and_finds_them_together(lib):
     assert moments and all("who" in m["channels"] and m["path"].endswith("friday.mp4") for m in moments)
     assert all(m["who"]["people"] == ["Hildy", "Operator"] for m in moments)
 
+    # split one of Hildy's tracks off, then merge it back (the user's corrections, by CLI)
+    tracks = json.loads(reelfind(env, "people", "show", "Hildy", "--json").stdout)
+    assert len(tracks) >= 2, "the top-hat woman is seen in two shots"
+    split = reelfind(env, "people", "split", str(tracks[-1]["track"])).stdout
+    new = int(split.split("split into ")[1].split(":")[0])
+    assert len(json.loads(reelfind(env, "people", "show", "Hildy", "--json").stdout)) == len(tracks) - 1
+    both = reelfind(env, "people", "merge", "Operator", "Hildy", ok=False)
+    assert both.returncode == 2 and "drop_name" in both.stderr, "merging two named people needs --drop-name"
+    reelfind(env, "people", "merge", "Hildy", f"Person {new}")
+    assert len(json.loads(reelfind(env, "people", "show", "Hildy", "--json").stdout)) == len(tracks)
+
 
 def _server(lib: dict, **extra):
     rt = Runtime.open(settings_of(lib, **extra), "test", own_store=False)
