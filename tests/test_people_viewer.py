@@ -116,14 +116,15 @@ def test_people_page_names_finds_together_and_merges(served: Served) -> None:
         for pid in friday:
             d.find_element("css selector", f'.person[data-person="{pid}"] input[type=checkbox]').click()
         d.find_element("id", "peopletogether").click()
-        wait_js(d, "return document.querySelectorAll('#peoplemoments .together').length === 1", 30,
-                "one moment together")
-        assert d.execute_script("return document.querySelectorAll('#peoplemoments .pstriprow').length") == 2
-        assert d.execute_script("return document.querySelectorAll('#peoplemoments .pstrip span').length") >= 2
-        screenshot(d, "people-page", full_page=True)
+        wait_js(d, "return !document.getElementById('searchpage').hidden && "
+                   "document.querySelectorAll('#cards .card').length === 1", 30, "one moment together, as a card")
+        assert d.execute_script("return document.querySelectorAll('#cards .card .pstriprow').length") == 2
+        assert d.execute_script("return document.querySelectorAll('#cards .card .pstrip span').length") >= 2
+        wait_js(d, "return document.querySelector('#cards .card img').naturalWidth > 0", 30, "its frame")
+        screenshot(d, "people-together", full_page=True)
 
-        # the moment opens on the search page with the faces on its frame and their strips
-        d.find_element("css selector", "#peoplemoments .together button").click()
+        # the moment selected: the faces on its frame, each with a strip across the video
+        d.find_element("css selector", "#cards .card").click()
         wait_js(d, "return document.querySelectorAll('#faces .faceon .pstrip').length === 2", 30,
                 "two faces on the frame, each with a strip across the video")
         labels = d.execute_script(

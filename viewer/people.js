@@ -1,7 +1,9 @@
-// People (faces): the People page (#people: a grid of faces, click a name to change it, select two
-// or more to merge, or to find the moments where they are all on screen), and, on a selected moment,
-// the faces on its frame with each person's appearances across that video as a strip.
-// Browser only (the service's /api/people routes); crops are fetched with the token into blob: URLs.
+// People (faces): the People page (#people: a grid of faces, type a name to set it, select two or
+// more to merge, or to find the moments where they are all on screen: shown as cards on the search
+// page), a strip per person on every card whose moment says who is there (also in the MCP App), and,
+// on a selected moment, the faces on its frame with each one's appearances across that video.
+// The page and the faces use the service's /api/people routes (browser only); crops are fetched
+// with the token into blob: URLs.
 
 const people = { list: [], picked: new Set(), crops: new Map() };
 
@@ -89,31 +91,40 @@ async function mergePicked() {
   } catch (e) { peopleNote(e.message, true); }
 }
 
-function personStrip(label, spans, duration) {
-  const bar = el("div", { class: "pstrip", role: "img", "aria-label": `${label} on screen` });
+function personStrip(label, spans, duration, named = true) {
+  // spans, not divs: it also goes inside a card (a button)
+  const bar = el("span", { class: "pstrip", role: "img", "aria-label": `${label} on screen` });
   const total = Math.max(duration || 0, ...spans.map((s) => s.end), 0.001);
   for (const s of spans) {
     bar.append(el("span", { style: `left:${(100 * s.start) / total}%;width:${Math.max(0.5, (100 * (s.end - s.start)) / total)}%`,
       title: `${label}: ${span(s.start, s.end)}` }));
   }
-  return el("div", { class: "pstriprow" }, el("span", { class: "plabel", text: label }), bar);
+  return named ? el("span", { class: "pstriprow" }, el("span", { class: "plabel", text: label }), bar) : bar;
 }
 
 async function togetherPicked() {
   const names = people.list.filter((p) => people.picked.has(p.id)).map((p) => p.label);
-  const out = $("#peoplemoments");
   try {
     const res = await backend.get("/api/people/together", { person: names });
-    peopleNote(res.message);
-    out.replaceChildren(...res.scenes.map((sc) => el("div", { class: "together", role: "listitem", "data-video-id": sc.video_id },
-      el("div", { class: "name", text: `${sc.name} · ${span(sc.start, sc.end)}` }),
-      ...Object.entries((sc.who && sc.who.strips) || {}).map(([label, spans]) => personStrip(label, spans)),
-      el("button", { type: "button", class: "ghost", text: "Open", onclick: () => {
-        location.hash = "#search";
-        state.items = [{ ...sc, channels: ["who"] }];
-        select(state.items[0]);
-      } }))));
-  } catch (e) { peopleNote(e.message, true); out.replaceChildren(); }
+    location.hash = "#search"; // the moments as cards, like any search, each with a strip per person
+    state.args = { limit: 50 };
+    render({ ...res, concepts: null }, {}, "find_scenes"); // nothing seen was asked: no "all of" line
+  } catch (e) { peopleNote(e.message, true); }
+}
+
+// On every result's cards (browser and MCP App): who is there together, a strip per person.
+function whoOnCards() {
+  for (const c of document.querySelectorAll("#cards .card")) {
+    const m = state.items[+c.dataset.index];
+    if (!m || !m.who || !m.who.strips) continue;
+    const all = Object.values(m.who.strips).flat();
+    const end = Math.max(m.end, ...all.map((s) => s.end));
+    const score = c.querySelector(".score");
+    const seen = (m.channels || []).includes("seen") || Object.keys(m.concepts || {}).length > 0;
+    if (score && !seen) score.textContent = "found by faces";
+    c.querySelector(".meta").append(el("span", { class: "who" },
+      ...Object.entries(m.who.strips).map(([label, spans]) => personStrip(label, spans, end))));
+  }
 }
 
 function setupPeople() {
@@ -129,8 +140,7 @@ function setupPeople() {
       el("button", { type: "button", id: "peopletogether", class: "ghost", disabled: true, onclick: togetherPicked,
         text: "Find together" })),
     el("p", { id: "peoplenote", class: "note", role: "status", "aria-live": "polite" }),
-    el("div", { id: "peoplegrid", role: "list", "aria-label": "people found" }),
-    el("div", { id: "peoplemoments", role: "list", "aria-label": "moments together" }));
+    el("div", { id: "peoplegrid", role: "list", "aria-label": "people found" }));
   $("main").append(page);
   const onRoute = (p) => {
     page.hidden = p !== "people";
@@ -169,9 +179,10 @@ async function facesOnFrame(m, detail) {
       faceImg(f.track, f.label), el("span", { class: "name", text: f.label }));
     box.append(row);
     backend.get("/api/people/strip", { person: f.person_id, video: m.video_id })
-      .then((s) => { if (state.selected === m) row.append(personStrip(f.label, s.spans)); }).catch(() => {});
+      .then((s) => { if (state.selected === m) row.append(personStrip(f.label, s.spans, 0, false)); }).catch(() => {});
   }
 }
 
 HOOKS.setup.push(setupPeople);
 HOOKS.select.push(facesOnFrame);
+HOOKS.result.push(whoOnCards);
