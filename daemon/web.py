@@ -6,6 +6,7 @@ Routes (see `viewer_routes`):
     GET /api/search|scenes|timeline|frames|links|videos|status     JSON for the page
     GET /api/transcript?video=&from=&to=   what is said in a span (get_transcript, bounded)
     GET /api/export             moments as an EDL/XML/FCPXML/OTIO/CSV download (daemon/export_route.py)
+    GET|POST /api/people/...    the People page: faces, names, merges (daemon/people_routes.py)
     GET /media/{video_id}       the original file, with HTTP Range (206) for <video>
     GET /frame/{video_id}?t=    the indexed frame covering t (JPEG thumbnail)
     GET /clip/{video_id}?start=&end=   a short preview clip (reelcore.clips)
@@ -53,6 +54,7 @@ from reelcore.store import StoreError
 from viewer import asset, page_html
 
 from .export_route import export_route
+from .people_routes import people_routes
 
 log = logging.getLogger(__name__)
 
@@ -416,6 +418,7 @@ def viewer_routes(get_search_service: Callable[[], SearchService], settings: Set
         Route("/frame/{video_id}", frame, methods=["GET"]),
         Route("/clip/{video_id}", clip, methods=["GET"]),
         export_route(work),  # GET /api/export: moments as a file for an editing application
+        *people_routes(settings, work, links),  # /api/people/...: the People page (daemon/people_routes.py)
     ]
 
 

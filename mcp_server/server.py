@@ -42,6 +42,7 @@ from starlette.applications import Starlette
 
 from reelcore.catalog import CatalogError
 from reelcore.channels.fuse import search_channels
+from reelcore.channels.people.scenes import find_scenes_people
 from reelcore.channels.scenes_said import find_scenes_channels
 from reelcore.channels.speech.transcript import get_transcript as get_transcript_of
 from reelcore.config import Settings
@@ -53,6 +54,8 @@ from reelcore.store import StoreError
 
 from .apps import build_apps, ui_meta
 from .exports import register_export_tool
+from .people_tools import INSTRUCTIONS as PEOPLE_INSTRUCTIONS
+from .people_tools import register_people_tools
 from .providers import ServiceProvider, ServiceUnavailable, using, warm_in_background, work_slots
 
 log = logging.getLogger(__name__)
@@ -85,7 +88,8 @@ the line, its time span and its box.
 - Every answer has match = good / weak / none and a message: 'none' means the footage probably \
 does not contain it; say so instead of presenting those results as found. Look at the thumbnails \
 to confirm before asserting what a moment shows.
-- Times are seconds from the start of the file; `uri` opens the file at that time."""
+- Times are seconds from the start of the file; `uri` opens the file at that time.
+""" + PEOPLE_INSTRUCTIONS
 
 
 # -- plumbing ---------------------------------------------------------------------------------------
@@ -195,6 +199,10 @@ def build_server(provider: ServiceProvider, *, warm: bool = True, http_base: str
         "an indexed video: its video_id, its path as list_videos shows it, or a file name that is unique"))]
     Seconds = Annotated[float, Field(ge=0, allow_inf_nan=False, description="seconds from the start of the video")]
     Thumbs = Annotated[int, Field(ge=0, le=MAX_THUMBNAILS, description="attach thumbnails of the top N results")]
+    People = Annotated[list[Annotated[str, Field(min_length=1, max_length=200)]] | None, Field(
+        max_length=8, description=(
+            "only moments where ALL these people are on screen at the same time: names or 'Person N' "
+            "as list_people shows them (call list_people first)"))]
     MinScore = Annotated[float | None, Field(ge=-1, le=1, allow_inf_nan=False, description=(
         "drop frames whose cosine score is below this (scores are model-specific; prefer the z values)"))]
 
@@ -217,11 +225,13 @@ def build_server(provider: ServiceProvider, *, warm: bool = True, http_base: str
                                  "only moments after this time (seconds from the start of each video)"))] = None,
                              t_to: Annotated[float | None, Field(gt=0, allow_inf_nan=False, description=(
                                  "only moments before this time (seconds from the start of each video)"))] = None,
-                             channels: Annotated[list[Literal["seen", "said", "written"]] | None, Field(
-                                 max_length=3, description=(
+                             channels: Annotated[list[Literal["seen", "said", "written", "who"]] | None, Field(
+                                 max_length=4, description=(
                                      "which evidence to search: 'seen' (the picture), 'said' (what is said: "
                                      "subtitles and transcripts), 'written' (on-screen text: slates, titles, "
-                                     "lower thirds, signs); default every enabled one"))] = None,
+                                     "lower thirds, signs), 'who' (people named in the query); default every "
+                                     "enabled one"))] = None,
+                             people: People = None,
                              ctx: Context | None = None) -> Annotated[CallToolResult, SearchOut]:
         """Find moments in the indexed videos that match a description.
 
@@ -229,11 +239,13 @@ def build_server(provider: ServiceProvider, *, warm: bool = True, http_base: str
         query's background, a file:// URI that plays from the start) merged from neighbouring
         matching frames, with thumbnails of the top results attached. `match`/`message` say
         whether anything really matched: 'none' means no good match exists in the footage.
+        people=[...] (names from list_people: call it first) keeps only moments where they are all
+        on screen ('who' among the moment's channels).
         """
         if not channels or "seen" in channels:
             await _model_ready(provider, ctx)
         out = await _run(provider, search_channels, query, channels, limit, path_glob, min_score, exclude, t_from,
-                         t_to)
+                         t_to, people)
         return _result(out, _moment_images(out, thumbnails, thumbs_dir))
 
     @mcp.tool(title="Find scenes where things appear together", annotations=READ_ONLY, meta=ui_meta())
@@ -250,21 +262,27 @@ def build_server(provider: ServiceProvider, *, warm: bool = True, http_base: str
             "every concept must be at least this many sigmas above its background; lower finds more"))] = 2.5,
         min_duration: Annotated[float, Field(ge=0, le=86400, allow_inf_nan=False,
                                              description="drop scenes shorter than this (seconds)")] = 0.0,
-        thumbnails: Thumbs = 3, ctx: Context | None = None,
+        people: People = None, thumbnails: Thumbs = 3, ctx: Context | None = None,
     ) -> Annotated[CallToolResult, ScenesOut]:
         """Find contiguous scenes where every given concept holds at once (soft AND).
 
         A frame scores by its weakest concept, so 'Aragorn' + 'Legolas' finds them together, not
         either alone. Scenes are runs of such frames, with bounds widened to shot cuts where most
         of the shot qualifies. Each scene has start/end/peak seconds, per-concept z at the peak,
-        the shots it spans, a thumbnail and a playable URI.
+        the shots it spans, a thumbnail and a playable URI. people=["Maria", "Tom"] (call
+        list_people first for the names): scenes where all of them are on screen at once, alone or
+        with all_of; each scene's `who` has each person's appearances in that video (a heat strip).
         """
         concepts = ([description] if description and description.strip() else []) + list(all_of or [])
-        if not concepts:
-            raise ToolError("give a description or all_of=[...] (the things that must be in the picture)")
+        if not concepts and not people:
+            raise ToolError("give a description, all_of=[...] (the things that must be in the picture) or people")
         if any(not c.strip().lower().startswith("said:") for c in concepts):
             await _model_ready(provider, ctx)
-        out = await _run(provider, find_scenes_channels, concepts, limit, path_glob, threshold_z, min_duration)
+        if people:
+            out = await _run(provider, find_scenes_people, concepts, people, limit, path_glob, threshold_z,
+                             min_duration)
+        else:
+            out = await _run(provider, find_scenes_channels, concepts, limit, path_glob, threshold_z, min_duration)
         return _result(out, _moment_images(out, thumbnails, thumbs_dir))
 
     @mcp.tool(title="Moments similar to a moment", annotations=READ_ONLY, meta=ui_meta())
@@ -361,6 +379,7 @@ def build_server(provider: ServiceProvider, *, warm: bool = True, http_base: str
         return await _run(provider, SearchService.status, current)
 
     register_export_tool(mcp, provider, _run, http_base)  # export_moments (mcp_server/exports.py)
+    register_people_tools(mcp, provider)  # list_people, name_person (mcp_server/people_tools.py)
 
     @mcp.resource("reelfind://videos", name="videos", title="Indexed videos", mime_type="application/json",
                   description=f"All catalogued videos (first {RESOURCE_VIDEO_CAP}) with state, duration, frames")

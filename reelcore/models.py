@@ -48,6 +48,19 @@ class WrittenOut(BaseModel):
     phrase: bool = Field(description="the query's words side by side in the line, in order")
 
 
+class SpanOut(BaseModel):
+    start: float
+    end: float
+
+
+class WhoOut(BaseModel):
+    """What the people channel found for a moment or scene: who is on screen there together."""
+
+    people: list[str] = Field(description="the people on screen together in this moment (names, or 'Person N')")
+    strips: dict[str, list[SpanOut]] | None = Field(None, description=(
+        "per person: where they appear in this video (their heat strip), seconds"))
+
+
 class ChannelMatch(BaseModel):
     match: MatchLabel
     message: str
@@ -70,6 +83,7 @@ class MomentOut(BaseModel):
         "which channels support this moment: 'seen' (the picture), 'said' (the speech), 'written' (on-screen text)"))
     said: SaidOut | None = Field(None, description="for 'said': the quote and the matched words with times")
     written: WrittenOut | None = Field(None, description="for 'written': the on-screen line and its box")
+    who: WhoOut | None = Field(None, description="for 'who': the people on screen together here")
     indexed_channels: list[str] | None = Field(None, description=(
         "channels whose pass is done for this file ('seen', 'said'): a moment without 'said' here "
         "may still be said once its speech pass has run"))
@@ -106,6 +120,8 @@ class SceneOut(BaseModel):
     uri: str
     said: dict[str, SaidOut] | None = Field(None, description=(
         "for 'said:' items of all_of: where each phrase is said in or next to the scene"))
+    who: WhoOut | None = Field(None, description=(
+        "with people=[...]: who is on screen together in this scene, and each one's strip in this video"))
 
 
 class ScenesOut(BaseModel):
@@ -117,6 +133,7 @@ class ScenesOut(BaseModel):
     videos_scanned: int
     scenes: list[SceneOut]
     said: list[str] | None = Field(None, description="phrases that must also be said in each scene")
+    people: list[str] | None = Field(None, description="people who must all be on screen in each scene")
 
 
 class TimelinePoint(BaseModel):
@@ -228,3 +245,36 @@ class StatusOut(BaseModel):
     store: str
     channels: dict[str, dict[str, Any]] | None = Field(None, description=(
         "per channel: files indexed/pending/failed and media seconds left (speech: segments)"))
+
+
+class PersonOut(BaseModel):
+    id: int
+    name: str | None = Field(description="the name the user gave; None: not named yet")
+    label: str = Field(description="the name, or 'Person N' (both work wherever a person is asked for)")
+    tracks: int = Field(description="face tracks (a face followed through a shot) grouped into this person")
+    videos: int = Field(description="videos this person appears in")
+    seconds: float = Field(description="total time on screen, seconds (summed over tracks)")
+    face_track: int | None = Field(description="the track whose face crop shows this person best")
+    first_seen: str | None = Field(description="a video this person appears in (path)")
+
+
+class PeopleOut(BaseModel):
+    enabled: bool = Field(description="false: the people channel is off (channels.people.enabled)")
+    message: str
+    total: int
+    people: list[PersonOut]
+
+
+class FaceOut(BaseModel):
+    track: int = Field(description="face track id (for split, and its crop)")
+    person_id: int | None
+    label: str
+    video_id: str
+    path: str
+    start: float
+    end: float
+    box: list[int] = Field(description="left, top, right, bottom, pixels (at the sample nearest the time asked)")
+
+
+class FacesOut(BaseModel):
+    faces: list[FaceOut]

@@ -1,4 +1,4 @@
-"""`reelfind` command line: index, search, export, list, status, transcript, forget, serve, mcp.
+"""`reelfind` command line: index, search, export, list, status, transcript, people, forget, serve, mcp.
 
 Typer gives --help on every command; rich draws the progress bar (on stderr, so --json output on
 stdout stays machine-readable).
@@ -271,8 +271,11 @@ def search(
     path_glob: Annotated[str | None, typer.Option("--path", help="Only files matching this glob.")] = None,
     min_score: Annotated[float | None, typer.Option("--min-score", help="Drop weaker frames.")] = None,
     channels: Annotated[list[str] | None, typer.Option(
-        "--channel", help=("Search only this evidence: seen (the picture), said (speech) or written "
-                           "(on-screen text); repeatable."))] = None,
+        "--channel", help=("Search only this evidence: seen (the picture), said (speech), written "
+                           "(on-screen text) or who (people named in the query); repeatable."))] = None,
+    people: Annotated[list[str] | None, typer.Option("--people", help=(
+        "Only moments where this person is on screen (name or 'Person N', see `reelfind people list`); "
+        "repeatable: all of them together."))] = None,
     config: ConfigOpt = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print moments as JSON.")] = False,
     export: Annotated[Path | None, typer.Option("--export", help=(
@@ -293,7 +296,7 @@ def search(
     url = service_url(settings)
     if url:
         # A running service owns the store: ask it (opening its embedded store here could miss vectors).
-        verdict, moments = _search_via_service(url, settings, query, limit, path_glob, min_score, channels)
+        verdict, moments = _search_via_service(url, settings, query, limit, path_glob, min_score, channels, people)
     else:
         # Own the store like any other process that opens it (docs/architecture.md, process model): opening an
         # embedded store another process is writing (`reelfind index`) reads stale HNSW data and
@@ -309,7 +312,7 @@ def search(
 
             svc = SearchService(settings, rt.catalog, rt.store, rt.embedder, rt.thumbs)
             found = search_channels(svc, query, channels, limit=limit, path_glob=path_glob,
-                                    min_score=min_score).model_dump(mode="json")
+                                    min_score=min_score, people=people).model_dump(mode="json")
             verdict, moments = found, [{k: m.get(k) for k in _MOMENT_KEYS} for m in found["moments"]]
         except (QueryError, ModelLoadError, StoreError) as e:
             err.print(f"[red]error:[/red] {e}")
@@ -332,12 +335,13 @@ def search(
     if not moments:
         err.print("no moments found (is anything indexed? see `reelfind status`)")
         return
-    table = Table("score", "file", "start", "end", "peak", "channels", "said", "written")
+    table = Table("score", "file", "start", "end", "peak", "channels", "said", "written", "who")
     for m in moments:
         said, written = m.get("said") or {}, m.get("written") or {}
+        who = ", ".join((m.get("who") or {}).get("people") or [])
         table.add_row(f"{m['score']:.3f}", m["path"], f"{m['start']:.1f}s", f"{m['end']:.1f}s", f"{m['peak']:.1f}s",
                       "+".join(m.get("channels") or ["seen"]), escape(_snippet(said)) if said else "",
-                      escape(_snippet(written)) if written else "")
+                      escape(_snippet(written)) if written else "", escape(who))
     out.print(table)
 
 
@@ -353,7 +357,7 @@ def _snippet(said: dict, width: int = 80) -> str:
 
 
 _MOMENT_KEYS = ("video_id", "path", "start", "end", "peak", "score", "frames", "thumbnail", "channels", "said",
-                "written")
+                "written", "who")
 _VERDICT_STYLE = {"good": ("green", "good match"), "weak": ("yellow", "weak match"), "none": ("red", "NO GOOD MATCH")}
 
 
@@ -371,12 +375,15 @@ def _verdict_line(res: dict) -> str | None:
 
 
 def _search_via_service(url: str, settings: Settings, query: str, limit: int, path_glob: str | None,
-                        min_score: float | None, channels: list[str] | None = None) -> tuple[dict, list[dict]]:
+                        min_score: float | None, channels: list[str] | None = None,
+                        people: list[str] | None = None) -> tuple[dict, list[dict]]:
     from mcp_server.remote import RemoteToolError, call_tool
 
     args: dict = {"query": query, "limit": limit, "thumbnails": 0}
     if channels:
         args["channels"] = channels
+    if people:
+        args["people"] = people
     if path_glob:
         args["path_glob"] = path_glob
     if min_score is not None:
@@ -696,6 +703,11 @@ def mcp(config: ConfigOpt = None) -> None:
 
 # Set once a command has committed and closed everything it opened (see main).
 _fast_exit_ok = False
+
+
+from reelfind.people_cmd import people_app  # noqa: E402 - `reelfind people ...` (reelfind/people_cmd.py)
+
+app.add_typer(people_app, name="people")
 
 
 def _allow_fast_exit() -> None:

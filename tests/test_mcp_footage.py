@@ -39,8 +39,10 @@ from tests.mcp_support import (
 pytestmark = pytest.mark.timeout(300)
 
 TOOLS = {"search_footage", "find_scenes", "similar_moments", "search_by_image", "score_timeline", "get_frame",
+         "list_people", "name_person",
          "list_videos", "index_status", "get_transcript", "export_moments",
          "preview_clip"}  # preview_clip: the viewer app's tool (mcp_server/apps.py)
+WRITES = {"name_person"}  # changes the user's data (names): annotated readOnlyHint false
 TOKEN = "test-token-123"
 
 
@@ -140,7 +142,7 @@ def test_tools_listed_with_typed_schemas_and_read_only_hints(server):
     assert set(tools) == TOOLS
     for t in tools.values():
         assert t.description and len(t.description) > 40, t.name
-        assert t.annotations.read_only_hint is True and t.annotations.destructive_hint is False
+        assert t.annotations.read_only_hint is (t.name not in WRITES) and t.annotations.destructive_hint is False
         assert t.output_schema and t.output_schema["type"] == "object"
     props = tools["search_footage"].input_schema["properties"]
     assert props["query"]["maxLength"] == 1000 and props["query"]["minLength"] == 1
@@ -198,7 +200,7 @@ BAD = [
     ("search_by_image", {"image_base64": "aGVsbG8gd29ybGQ="}, "does not decode to an image"),
     ("search_by_image", {}, "either image_base64, or video and time"),
     ("search_by_image", {"video": "friday.mp4"}, "also give time"),
-    ("find_scenes", {}, "give a description or all_of"),
+    ("find_scenes", {}, "give a description, all_of"),
     ("find_scenes", {"all_of": ["a"] * 9}, "at most 8 items"),
     ("list_videos", {"limit": 0}, "greater than or equal to 1"),
     ("list_videos", {"state": "lost"}, "'pending', 'indexing', 'indexed' or 'failed'"),

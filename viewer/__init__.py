@@ -20,7 +20,7 @@ from importlib import resources
 
 ASSETS = {"app.js": "text/javascript; charset=utf-8", "app.css": "text/css; charset=utf-8"}
 # joined in this order into the one script served as app.js
-SCRIPT_PARTS = ("app.js", "channels.js", "transcript.js", "written.js", "start.js")
+SCRIPT_PARTS = ("app.js", "channels.js", "transcript.js", "written.js", "people.js", "start.js")
 _CSS_TAG = '<link rel="stylesheet" href="/viewer/app.css">'
 _JS_TAG = '<script type="module" src="/viewer/app.js"></script>'
 

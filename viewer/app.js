@@ -170,6 +170,7 @@ const HOOKS = {
   select: [], // (m, detailElement) when a moment is selected
   strip: [], // ({ g, tl, W, top, bot, dpr }) after a heat strip is drawn: overlays on it
   index: [], // (status, videos) after the index page is rendered
+  route: [], // (page) after the browser page changed; a hook's `.page` names a page of its own (#people)
 };
 const runHooks = (name, ...args) => {
   for (const f of HOOKS[name]) {
@@ -561,14 +562,16 @@ function showAuth() {
 }
 
 function route() {
-  const page = location.hash === "#index" ? "index" : "search";
+  const own = ["index", ...HOOKS.route.map((f) => f.page)]; // pages: search, index, and the parts' (people.js)
+  const page = own.includes(location.hash.slice(1)) ? location.hash.slice(1) : "search";
   $("#searchpage").hidden = page !== "search";
   $("#indexpage").hidden = page !== "index";
-  $("#nav-search").toggleAttribute("aria-current", page === "search");
-  $("#nav-index").toggleAttribute("aria-current", page === "index");
-  if (page === "search") $("#nav-search").setAttribute("aria-current", "page");
-  else $("#nav-index").setAttribute("aria-current", "page");
+  for (const a of document.querySelectorAll("nav a")) {
+    if (a.getAttribute("href") === `#${page}`) a.setAttribute("aria-current", "page");
+    else a.removeAttribute("aria-current");
+  }
   if (page === "index") refreshIndex();
+  runHooks("route", page);
 }
 
 let indexTimer = null;

@@ -23,6 +23,7 @@ class ChannelAnswer:
     verdict: ChannelMatch
     moments: list[MomentOut] = field(default_factory=list)
     strengths: list[int] = field(default_factory=list)  # per moment: 2 good, 1 weak, 0 none
+    silent: bool = False  # nothing to look for in this query (e.g. it names nobody): left out of the verdict
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,7 @@ class SearchArgs:
     path_glob: str | None
     t_from: float | None
     t_to: float | None
+    people: tuple[str, ...] = ()  # search_footage(people=[...]): only moments where all of them are seen
 
 
 Searcher = Callable[["SearchService", SearchArgs], ChannelAnswer]

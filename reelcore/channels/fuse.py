@@ -19,7 +19,8 @@ from ..inputs import QueryError, file_uri
 from ..models import ChannelMatch, MomentOut, SearchOut
 from ..scoring import WEAK_Z
 from .answer import ChannelAnswer, SearchArgs, Searcher
-from .base import SAID, SEEN, WRITTEN
+from .base import SAID, SEEN, WHO, WRITTEN
+from .people.answer import check_people, who_answer, with_frames
 from .registry import all_channels
 from .speech.answer import said_answer
 from .state import ChannelStates
@@ -29,7 +30,7 @@ if TYPE_CHECKING:
     from ..search import SearchService
 
 # evidence -> its searcher, in the order the channels' moments join the list (seen comes first).
-SEARCHERS: dict[str, Searcher] = {SAID: said_answer, WRITTEN: written_answer}
+SEARCHERS: dict[str, Searcher] = {SAID: said_answer, WRITTEN: written_answer, WHO: who_answer}
 CHANNEL_NAMES = (SEEN, *SEARCHERS)
 _STRENGTH = {"good": 2, "weak": 1, "none": 0}
 RRF_K = 10
@@ -95,27 +96,43 @@ def enabled_evidence(svc: SearchService) -> list[str]:
 
 def search_channels(svc: SearchService, query: str, channels: Sequence[str] | None = None, limit: int = 10,
                     path_glob: str | None = None, min_score: float | None = None, exclude: str | None = None,
-                    t_from: float | None = None, t_to: float | None = None) -> SearchOut:
-    """`search_footage` over the channels asked for (default: every enabled one)."""
+                    t_from: float | None = None, t_to: float | None = None,
+                    people: Sequence[str] | None = None) -> SearchOut:
+    """`search_footage` over the channels asked for (default: every enabled one). `people`: only
+    moments where all of them are on screen together (the `who` channel narrows the others)."""
     limit = svc.check_limit(limit)
+    asked = check_people(list(people or []))
     wanted = list(dict.fromkeys(channels or ()))
     bad = [c for c in wanted if c not in CHANNEL_NAMES]
     if bad:
         raise QueryError(f"unknown channel(s) {bad}: use {list(CHANNEL_NAMES)}")
     if not wanted:
         wanted = enabled_evidence(svc)
-    seen = svc.search(query, limit, path_glob, min_score, exclude, t_from, t_to) if SEEN in wanted else None
+    if asked and WHO not in wanted:
+        wanted.append(WHO)
+    # narrowed by people: ask the other channels for more, as most of their moments will not hold them
+    pool = svc.settings.query.max_limit if asked else limit
+    seen = svc.search(query, pool, path_glob, min_score, exclude, t_from, t_to) if SEEN in wanted else None
     if wanted == [SEEN]:
         return seen  # type: ignore[return-value]  # the picture only: exactly today's answer
-    args = SearchArgs(svc.check_query(query), limit, path_glob, t_from, t_to)
+    args = SearchArgs(svc.check_query(query), pool, path_glob, t_from, t_to, tuple(asked))
     answers = [SEARCHERS[ev](svc, args) for ev in SEARCHERS if ev in wanted]
     verdicts: dict[str, ChannelMatch] = {}
     if seen is not None:
         verdicts[SEEN] = ChannelMatch(match=seen.match, message=seen.message)
     for ans in answers:
-        verdicts[ans.evidence] = ans.verdict
-    moments = _with_done(svc, fuse(seen, answers, svc.settings.query.merge_gap, limit))
-    best = max(verdicts.values(), key=lambda v: _STRENGTH[v.match])
+        if not ans.silent:
+            verdicts[ans.evidence] = ans.verdict
+    if not verdicts:  # only silent channels were asked (e.g. channels=["who"], naming nobody)
+        verdicts = {a.evidence: a.verdict for a in answers}
+    fused = fuse(seen, answers, svc.settings.query.merge_gap, pool)
+    if asked:  # only where the people are; `who` is then a condition, not what the query is judged on
+        fused = [m.model_copy(update={"rank": k + 1}) for k, m in enumerate(x for x in fused if WHO in x.channels)]
+    moments = _with_done(svc, with_frames(svc, fused[:limit]))
+    judged = {k: v for k, v in verdicts.items() if not asked or k != WHO or len(verdicts) == 1}
+    best = max(judged.values(), key=lambda v: _STRENGTH[v.match])
+    if asked and not moments:
+        best = ChannelMatch(match="none", message="")
     # Strongest channel first (the picture's sentence as today when it leads), a later picture
     # sentence labelled "seen:", so the verdict ("good match: said: ...") is never followed by
     # another channel's "no good match" as if it were the same finding.

@@ -71,20 +71,27 @@ class TrackRow:
 
 
 def migrate(db: sqlite3.Connection) -> int:
-    """Bring the people tables to SCHEMA_VERSION in one transaction; returns the version found."""
+    """Bring the people tables to SCHEMA_VERSION in one transaction (the caller's, when it holds one);
+    returns the version found."""
+    if db.in_transaction:
+        return _migrate(db)
     with db:
-        db.execute(MIGRATIONS[1][0])
-        row = db.execute("SELECT version FROM people_schema").fetchone()
-        found = row[0] if row else 0
-        if found > SCHEMA_VERSION:
-            raise PeopleError(f"people tables are version {found}, newer than this reelfind ({SCHEMA_VERSION})")
-        for v in range(found + 1, SCHEMA_VERSION + 1):
-            for sql in MIGRATIONS[v]:
-                db.execute(sql)
-        if row is None:
-            db.execute("INSERT INTO people_schema (version) VALUES (?)", (SCHEMA_VERSION,))
-        else:
-            db.execute("UPDATE people_schema SET version = ?", (SCHEMA_VERSION,))
+        return _migrate(db)
+
+
+def _migrate(db: sqlite3.Connection) -> int:
+    db.execute(MIGRATIONS[1][0])
+    row = db.execute("SELECT version FROM people_schema").fetchone()
+    found = row[0] if row else 0
+    if found > SCHEMA_VERSION:
+        raise PeopleError(f"people tables are version {found}, newer than this reelfind ({SCHEMA_VERSION})")
+    for v in range(found + 1, SCHEMA_VERSION + 1):
+        for sql in MIGRATIONS[v]:
+            db.execute(sql)
+    if row is None:
+        db.execute("INSERT INTO people_schema (version) VALUES (?)", (SCHEMA_VERSION,))
+    else:
+        db.execute("UPDATE people_schema SET version = ?", (SCHEMA_VERSION,))
     return found
 
 
@@ -99,17 +106,37 @@ def clean_name(name: str) -> str:
     return n
 
 
+BUSY_TIMEOUT = 30.0  # seconds a write waits for another process's write transaction
+
+
 class PeopleDB:
-    """The people tables. Thread-safe (one connection, one lock)."""
+    """The people tables. Thread-safe (one connection, one lock).
+
+    Several processes may write at once: the service (a file's pass) and `reelfind people` or the
+    viewer (the user's names, merges, splits). WAL lets readers go on beside a writer, and every
+    write is one `BEGIN IMMEDIATE` transaction (`tx`): it takes SQLite's write lock before it
+    reads what it will change, so two writers queue (up to BUSY_TIMEOUT) instead of one acting on
+    a state the other is changing. No lock file or hand-off to the service is needed.
+    """
 
     def __init__(self, path: str | Path) -> None:
         self.path = str(path)
         self._lock = threading.RLock()
-        self.db = sqlite3.connect(self.path, check_same_thread=False)
+        self.db = sqlite3.connect(self.path, check_same_thread=False, timeout=BUSY_TIMEOUT,
+                                  isolation_level=None)  # transactions are explicit (tx)
         self.db.execute("PRAGMA foreign_keys = ON")
         if self.path != ":memory:":
             self.db.execute("PRAGMA journal_mode = WAL")
-        migrate(self.db)
+        if self._version() != SCHEMA_VERSION:  # a read first: opening for a query takes no write lock
+            with self.tx() as db:
+                migrate(db)
+
+    def _version(self) -> int | None:
+        try:
+            row = self.db.execute("SELECT version FROM people_schema").fetchone()
+        except sqlite3.OperationalError:  # no tables yet
+            return None
+        return row[0] if row else None
 
     def close(self) -> None:
         with self._lock:
@@ -117,8 +144,18 @@ class PeopleDB:
 
     @contextmanager
     def tx(self) -> Iterator[sqlite3.Connection]:
-        with self._lock, self.db:
-            yield self.db
+        """One write transaction (re-entrant in a thread: an inner `tx` joins the outer one)."""
+        with self._lock:
+            if self.db.in_transaction:
+                yield self.db
+                return
+            self.db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self.db
+            except BaseException:
+                self.db.execute("ROLLBACK")
+                raise
+            self.db.execute("COMMIT")
 
     # ------------------------------------------------------------------ tracks
 
@@ -161,6 +198,15 @@ class PeopleDB:
         if row is None:
             raise PeopleError(f"no face track {track_id}")
         return bytes(row[0])
+
+    def box_at(self, track_id: int, t: float) -> tuple[int, int, int, int] | None:
+        """The track's box at the sample nearest `t`."""
+        with self._lock:
+            row = self.db.execute("SELECT boxes FROM face_tracks WHERE id = ?", (int(track_id),)).fetchone()
+        boxes = json.loads(row[0]) if row else []
+        if not boxes:
+            return None
+        return tuple(min(boxes, key=lambda tb: abs(tb[0] - t))[1])
 
     def remove_video(self, video_id: str) -> int:
         """Tracks of a deleted file go; people left without tracks go unless named."""
