@@ -5,9 +5,10 @@
 
 // [evidence, label in the select]; "" = every enabled channel (the service's default).
 const CHANNEL_CHOICES = [["", "every channel"], ["seen", "seen only (picture)"], ["said", "said only (speech)"],
-  ["written", "written only (on screen)"]];
+  ["written", "written only (on screen)"], ["who", "who only (people named)"]];
 // evidence -> (moment) => its quote text for the card, or "".
-const QUOTES = { said: (m) => (m.said ? m.said.text : ""), written: (m) => (m.written ? m.written.text : "") };
+const QUOTES = { said: (m) => (m.said ? m.said.text : ""), written: (m) => (m.written ? m.written.text : ""),
+  who: (m) => (m.who ? m.who.people.join(" & ") : "") };
 const CHANNEL_MEDIA = { speech: "audio" }; // what a channel's seconds left are of (else video)
 
 // Words of a text, normalised for matching (case, accents, punctuation), as in the core's word index.
