@@ -570,8 +570,8 @@ def _speech_status_line(st: dict) -> str | None:
     sp = (st.get("channels") or {}).get("speech") or {}
     if not sp.get("enabled"):
         return "speech: disabled"
-    part = _channels_part(st)
-    return f"{part}, {sp.get('records', 0)} segments ({sp.get('identity')})" if part else None
+    part = [p for p in _channels_part(st) if p.startswith("speech:")]
+    return f"{part[0]}, {sp.get('records', 0)} segments ({sp.get('identity')})" if part else None
 
 
 @app.command()
