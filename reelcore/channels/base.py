@@ -126,6 +126,13 @@ class RecordSink(ABC):
     def commit(self, video_id: str, path: str, analysis: Any, prior: list[Any]) -> int:
         """A finished pass: the file's records are `prior` + the analysis's. Returns how many."""
 
+    def copy_video(self, src_video_id: str, dst_video_id: str, path: str, expect: int) -> int | None:
+        """Store the records of a finished pass of `src_video_id` (an identical file) again under
+        `dst_video_id` (a copy, at `path`), so the copy's pass is not run again. Returns how many;
+        None, and nothing written, when this sink cannot or the store does not hold exactly `expect`
+        of them (the pass then runs as usual)."""
+        return None
+
     @abstractmethod
     def delete_video(self, video_id: str) -> None:
         """Every record of one file version (it is gone, or changed)."""

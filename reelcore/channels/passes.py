@@ -147,6 +147,9 @@ class ChannelPasses:
 
         self.current = {"path": rec.path, "channel": ch.name, "started": time.time()}
         try:
+            reused = None if prior else self._reuse(ch, cur, sink)
+            if reused is not None:
+                return reused
             if prior:
                 log.info("%s: resuming %s after %.1f s", ch.name, rec.path, resume_at)
             an = ch.analyse(rec.path, halt, resume_at, on_records)
@@ -169,6 +172,25 @@ class ChannelPasses:
             return self._fail(ch, rec, f"internal error: {type(e).__name__}: {e}")
         finally:
             self.current = None
+
+    def _reuse(self, ch: Channel, rec: FileRecord, sink: RecordSink) -> ChannelOutcome | None:
+        """An identical copy of a file this channel is done with (same content fingerprint, same
+        identity, same inputs beside it: `source_signature`) gets that file's records copied instead
+        of a new pass (say, no second transcription). None: no such file, or the sink cannot copy."""
+        sig, states = ch.source_signature(rec.path), self.states(ch)
+        for other in self.catalog.by_fingerprint(rec.fingerprint) if rec.fingerprint else []:
+            if other.video_id == rec.video_id or other.state != INDEXED:
+                continue
+            row = states.get(other.video_id)
+            if row is None or row.state != INDEXED or row.identity != ch.identity or (row.source_sig or "") != sig:
+                continue
+            n = sink.copy_video(other.video_id, rec.video_id, rec.path, row.records)
+            if n is None:
+                continue
+            states.finish(rec.video_id, n, row.seconds, row.note, row.source_sig)
+            log.info("%s: %s is a copy of %s: its %d records reused", ch.name, rec.path, other.path, n)
+            return ChannelOutcome(rec.path, ch.name, INDEXED, n, row.seconds or 0.0, row.note)
+        return None
 
     def _fail(self, ch: Channel, rec: FileRecord, reason: str) -> ChannelOutcome:
         log.warning("%s failed: %s: %s", ch.name, rec.path, reason)
