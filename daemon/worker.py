@@ -73,6 +73,7 @@ class Worker:
         self.passes.speech.wait_for_model = False  # its model loads in the background, never in this thread
         self._channels_idle_until = 0.0
         self._channel_paused: dict[str, float] = {}  # channel -> monotonic time it may run again
+        self._channel_held: dict[str, float] = {}  # held channel (Channel.can_hold) -> time its engine is tried
         self.channel_unavailable: dict[str, str] = {}  # channel -> why its engine cannot run (status)
         self.channel_retry_first = CHANNEL_RETRY_FIRST if channel_retry_first is None else channel_retry_first
         self.channel_retry_max = CHANNEL_RETRY_MAX if channel_retry_max is None else channel_retry_max
@@ -163,9 +164,13 @@ class Worker:
         yields as soon as a visual job is queued (a resumable pass keeps its committed records and
         resumes later). Visual work is never delayed by it. A channel whose engine cannot run now
         (model loading or not downloadable) is paused alone; the other channels go on."""
-        if not self.passes.enabled or time.monotonic() < self._channels_idle_until:
-            return
         now = time.monotonic()
+        for name, until in list(self._channel_held.items()):  # a held engine's wait is over: try it again
+            if until <= now:
+                del self._channel_held[name]
+                self.passes.unhold(name)
+        if not self.passes.enabled or now < self._channels_idle_until:
+            return
         paused = {n for n, until in self._channel_paused.items() if until > now}
         try:
             outs = self.passes.run_due(self.stop, should_yield=lambda: self._beat() or len(self.queue) > 0,
@@ -175,10 +180,32 @@ class Worker:
             self._channels_idle_until = time.monotonic() + STORE_RETRY_SECONDS
             return
         except ChannelUnavailable as e:  # this channel's model cannot be loaded now: visual work goes on
-            name = e.channel or "speech"
-            if e.loading:
-                self._channel_paused[name] = time.monotonic() + CHANNEL_LOADING_SECONDS
-                return
+            self._unavailable(e)
+            return
+        except Exception:
+            log.exception("channel pass step failed (continuing)")
+            outs = []
+        if not outs:  # nothing due (or only paused/held work): look again then, or when a wait ends
+            ends = [u for n, u in self._channel_paused.items() if n in paused] + list(self._channel_held.values())
+            self._channels_idle_until = min([time.monotonic() + CHANNEL_RECHECK_SECONDS, *ends])
+        for o in outs:
+            if self.passes.channel(o.channel).engine_loaded is not False and \
+                    self.channel_unavailable.pop(o.channel, None) is not None:
+                log.info("%s channel running again after %d failed load(s)", o.channel,
+                         len(self.channel_waits.pop(o.channel, [])))
+            if o.state != "interrupted":
+                self.channel_done.append(Done(o.path, f"{o.channel} {o.state}", time.time(), time.time(),
+                                              o.records, o.reason))
+
+    def _unavailable(self, e: ChannelUnavailable) -> None:
+        """A channel's engine cannot run now. One that can do some files without it (Channel.can_hold:
+        speech with subtitles) is held: those go on, the files that need the engine wait. Any other is
+        paused whole. A failed load waits doubling times (as the CLIP model's), then is tried again."""
+        name = e.channel or "speech"
+        ch = self.passes.channel(name)
+        if e.loading:
+            wait, why = CHANNEL_LOADING_SECONDS, None
+        else:
             waits = self.channel_waits.setdefault(name, [])
             if e.transient:  # doubling, as for the CLIP model
                 wait = min(self.channel_retry_max, self.channel_retry_first * 2 ** len(waits))
@@ -188,22 +215,14 @@ class Worker:
                 why = f"{e} (fix the setting; trying again in {wait:g} s or on restart)"
             waits.append(wait)
             log.error("%s channel not running: %s", name, why)
-            self._channel_paused[name] = time.monotonic() + wait
             self.channel_unavailable[name] = why
-            return
-        except Exception:
-            log.exception("channel pass step failed (continuing)")
-            outs = []
-        if not outs:  # nothing due (or only paused channels): look again then, or when a pause ends
-            ends = [u for n, u in self._channel_paused.items() if n in paused]
-            self._channels_idle_until = min([time.monotonic() + CHANNEL_RECHECK_SECONDS, *ends])
-        for o in outs:
-            if self.channel_unavailable.pop(o.channel, None) is not None:
-                log.info("%s channel running again after %d failed load(s)", o.channel,
-                         len(self.channel_waits.pop(o.channel, [])))
-            if o.state != "interrupted":
-                self.channel_done.append(Done(o.path, f"{o.channel} {o.state}", time.time(), time.time(),
-                                              o.records, o.reason))
+        until = time.monotonic() + wait
+        if ch.can_hold:
+            ch.held = True
+            self._channel_held[name] = until
+            self._channels_idle_until = 0.0  # its files that need no engine go on now
+        else:
+            self._channel_paused[name] = until
 
     def handle(self, job: Job) -> None:
         if job.kind == "reconcile":

@@ -192,6 +192,7 @@ def _channel_passes(rt, paths: list[Path]) -> dict | None:
         return None
     stop = threading.Event()
     unavailable: dict[str, str] = {}
+    skipped: set[str] = set()
     outcomes = []
     try:
         for p in paths:
@@ -202,10 +203,15 @@ def _channel_passes(rt, paths: list[Path]) -> dict | None:
             while True:  # a channel that cannot run now (its model) is left; the others go on
                 try:
                     outcomes += passes.run_due(stop, folder, only_path=prefix if single else None,
-                                               skip=set(unavailable))
+                                               skip=skipped)
                     break
                 except ChannelUnavailable as e:
-                    unavailable[e.channel or "speech"] = str(e)
+                    name = e.channel or "speech"
+                    unavailable[name] = str(e)
+                    if passes.channel(name).can_hold and not passes.channel(name).held:
+                        passes.channel(name).held = True  # files that need no engine go on (subtitles)
+                    else:
+                        skipped.add(name)
     except KeyboardInterrupt:
         stop.set()
         raise

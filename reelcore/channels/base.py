@@ -67,10 +67,11 @@ class ChannelUnavailable(Exception):
     file's fault. The pass is given back (no attempt spent) and tried again later. `transient`:
     may pass by itself (network); otherwise the admin must fix a setting."""
 
-    def __init__(self, message: str, transient: bool = False, loading: bool = False) -> None:
+    def __init__(self, message: str, transient: bool = False, loading: bool = False, held: bool = False) -> None:
         super().__init__(message)
         self.transient = transient
         self.loading = loading  # the model is being loaded (or downloaded) in the background: soon
+        self.held = held  # the channel is held (Channel.held): only this file waits, the next may run
         self.channel: str | None = None  # set by passes.py: which channel could not run
 
 
@@ -80,6 +81,17 @@ class Channel(ABC):
     name: ClassVar[str]
     evidence: ClassVar[str]
     needs: ClassVar[tuple[Need, ...]]
+    # A channel that can do some files without its engine (speech: subtitles need no ASR model) says
+    # so with can_hold; while its engine cannot load, the service sets `held` instead of pausing the
+    # whole channel: analyse then does what needs no engine and raises ChannelUnavailable(held=True)
+    # for a file that needs it (that file waits; the others go on). Other channels are paused whole.
+    can_hold: ClassVar[bool] = False
+    held: bool = False
+
+    @property
+    def engine_loaded(self) -> bool | None:
+        """Whether the engine a held channel waits for is loaded (None: no such engine)."""
+        return None
 
     @property
     @abstractmethod

@@ -51,6 +51,7 @@ class ChannelPasses:
         self.frame_store = frame_store
         self.channels = channels if channels is not None else all_channels(settings)
         self._sinks: dict[str, RecordSink] = {}
+        self.held_files: dict[str, set[str]] = {}  # channel -> video ids waiting for its held engine
         self.current: dict | None = None  # the pass running now (for status)
 
     def channel(self, name: str) -> Channel:
@@ -213,6 +214,7 @@ class ChannelPasses:
         while not stop.is_set() and not (should_yield and should_yield()):
             batch = [(c, r) for c, r in self.due(prefix, 1_000_000 if only_path else 50)
                      if (c.name, r.video_id) not in tried and c.name not in skip
+                     and r.video_id not in self.held_files.get(c.name, ())
                      and (only_path is None or r.path == only_path)]
             if not batch:
                 break
@@ -221,11 +223,22 @@ class ChannelPasses:
                         max_files is not None and len(outcomes) >= max_files):
                     return outcomes
                 tried.add((ch.name, rec.video_id))
-                out = self.run(ch, rec, stop, should_yield)
+                try:
+                    out = self.run(ch, rec, stop, should_yield)
+                except ChannelUnavailable as e:
+                    if not e.held:
+                        raise
+                    self.held_files.setdefault(ch.name, set()).add(rec.video_id)  # waits; the next may run
+                    continue
                 outcomes.append(out)
                 if on_outcome is not None:
                     on_outcome(out)
         return outcomes
+
+    def unhold(self, name: str) -> None:
+        """The channel's engine may be tried again: its held files are due again."""
+        self.channel(name).held = False
+        self.held_files.pop(name, None)
 
     def forget(self, name: str) -> int:
         """Delete every record and row of one channel (all identities): `reelfind forget --channel`."""

@@ -83,6 +83,10 @@ class Transcriber:
             self._failed = e
 
     @property
+    def loaded(self) -> bool:
+        return self._model is not None
+
+    @property
     def name(self) -> str:
         m = self.s.asr_model
         return Path(m).name if Path(m).expanduser().is_dir() else m
