@@ -11,6 +11,7 @@ last committed one (`resume_at`) instead of from the start.
 from __future__ import annotations
 
 import logging
+import queue
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -136,37 +137,94 @@ class Transcriber:
                    on_records: OnRecords | None = None, subtitles: list[Segment] | None = None,
                    source: str = "asr", wait_for_model: bool = True) -> Heard | None:
         """Segments heard from `resume_at` on; None when asr_when = other_language and a subtitle is
-        in the spoken language (nothing to add)."""
+        in the spoken language (nothing to add).
+
+        The audio is decoded and recognised in a helper thread while this one waits on `stop`: one
+        30 s window of CTranslate2 (or a long file's decode and VAD) cannot be interrupted, and a
+        visual job must not wait for it. Stopped, this returns at once (complete=False; segments
+        committed so far are kept) and the helper drops what it finishes after."""
+        model = self.ready(wait_for_model)
+        q: queue.Queue = queue.Queue()
+        cancel = threading.Event()
+        worker = threading.Thread(target=self._recognise, args=(model, path, resume_at, subtitles, source, q, cancel),
+                                  name="speech-asr", daemon=True)
+        worker.start()
+        out: Heard | None = Heard()
+        batch: list[Segment] = []
+        try:
+            while True:
+                if stop.is_set():
+                    cancel.set()
+                    if out is not None:
+                        out.complete = False
+                    break
+                try:
+                    item = q.get(timeout=0.05)
+                except queue.Empty:
+                    continue
+                if item is _END:
+                    break
+                if isinstance(item, BaseException):
+                    raise item
+                if isinstance(item, Heard) or item is None:  # the header: duration, language, or nothing to add
+                    out = item
+                    if out is None or not out.seconds:
+                        break
+                    out.segments = []
+                    continue
+                assert out is not None
+                out.segments.append(item)
+                batch.append(item)
+                if on_records is not None and len(batch) >= COMMIT_SEGMENTS:
+                    on_records(batch)
+                    batch = []
+        finally:
+            cancel.set()  # the helper drops what it finishes after (an error here, or done)
+        if on_records is not None and batch and out is not None and out.complete:
+            on_records(batch)
+        return out
+
+    def _recognise(self, model, path: str, resume_at: float, subtitles: list[Segment] | None, source: str,
+                   q: queue.Queue, cancel: threading.Event) -> None:
+        """The helper thread: a Heard header (or None), then each Segment, then _END (or an exception)."""
+        try:
+            self._recognise_into(model, path, resume_at, subtitles, source, q, cancel)
+        except BaseException as e:  # handed to the waiting pass
+            q.put(e)
+        else:
+            q.put(_END)
+
+    def _recognise_into(self, model, path: str, resume_at: float, subtitles: list[Segment] | None, source: str,
+                        q: queue.Queue, cancel: threading.Event) -> None:
         from faster_whisper import decode_audio
 
         s = self.s
-        model = self.ready(wait_for_model)
         try:
             audio = decode_audio(path, sampling_rate=SAMPLE_RATE)
         except Exception as e:
             raise ChannelError(f"cannot decode the audio of {Path(path).name}: {type(e).__name__}: {e}") from e
         duration = len(audio) / SAMPLE_RATE
         if not len(audio):
-            return Heard(note="empty audio stream")
+            q.put(Heard(note="empty audio stream"))
+            return
         start = min(max(0.0, resume_at), duration)
         audio = audio[int(start * SAMPLE_RATE):]
         language = s.asr_language
         if language is None and len(audio) and (s.asr_when == "other_language" and subtitles):
             language, _, _ = model.detect_language(audio, vad_filter=s.asr_vad)
             if any(iso1(x.language) == language for x in subtitles):
-                return None
-        out = Heard(seconds=duration, language=language)
-        if not len(audio):
-            return out
+                q.put(None)
+                return
+        if not len(audio) or cancel.is_set():  # resumed at the very end (or no longer wanted)
+            q.put(Heard(seconds=duration, language=language))
+            return
         segments, info = model.transcribe(audio, language=language, beam_size=s.asr_beam_size,
                                           vad_filter=s.asr_vad, word_timestamps=True,
                                           condition_on_previous_text=False)
-        out.language = info.language
-        batch: list[Segment] = []
+        q.put(Heard(seconds=duration, language=info.language))
         for seg in segments:  # decoded lazily, one 30 s window at a time
-            if stop.is_set():
-                out.complete = False
-                break
+            if cancel.is_set():
+                return
             t0 = start + float(seg.start)
             if t0 >= duration:
                 continue  # a window past the end of the audio (padding)
@@ -177,12 +235,7 @@ class Transcriber:
             words = tuple(Word(w.word.strip(), round(start + float(w.start), 3),
                                round(min(start + float(w.end), duration), 3))
                           for w in (seg.words or []) if w.word.strip())
-            rec = Segment(round(t0, 3), round(max(t0, t1), 3), text, info.language, source, words)
-            out.segments.append(rec)
-            batch.append(rec)
-            if on_records is not None and len(batch) >= COMMIT_SEGMENTS:
-                on_records(batch)
-                batch = []
-        if on_records is not None and batch and out.complete:
-            on_records(batch)
-        return out
+            q.put(Segment(round(t0, 3), round(max(t0, t1), 3), text, info.language, source, words))
+
+
+_END = object()  # the helper thread is done
