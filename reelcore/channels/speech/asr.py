@@ -10,7 +10,9 @@ last committed one (`resume_at`) instead of from the start.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import queue
 import threading
 from dataclasses import dataclass, field
@@ -24,6 +26,10 @@ log = logging.getLogger(__name__)
 
 SAMPLE_RATE = 16_000
 COMMIT_SEGMENTS = 8  # segments per commit (and cursor move) of a long transcription
+# Nice value of the threads that recognise speech (Linux nice is per thread; CTranslate2's worker
+# threads are made by the thread that loads the model and inherit it): the visual pass comes first,
+# and a window that cannot be interrupted when a visual job arrives then takes little CPU from it.
+ASR_NICE = 10
 # ISO 639-2 codes subtitle streams carry -> Whisper's ISO 639-1 codes (for asr_when = other_language).
 _ISO3 = {"eng": "en", "deu": "de", "ger": "de", "fra": "fr", "fre": "fr", "spa": "es", "ita": "it",
          "por": "pt", "nld": "nl", "dut": "nl", "rus": "ru", "jpn": "ja", "zho": "zh", "chi": "zh",
@@ -114,16 +120,18 @@ class Transcriber:
                 compute = "float16" if device == "cuda" else "int8"
             local = Path(s.asr_model).expanduser()
             kw = {"device": device, "compute_type": compute, "cpu_threads": s.asr_threads}
-            try:
+            def build():
                 if local.is_dir():
-                    model = WhisperModel(str(local), **kw)
-                else:
-                    root = str(self.settings.models_dir / "whisper")
-                    try:  # a copy downloaded earlier: no network needed
-                        model = WhisperModel(s.asr_model, download_root=root, local_files_only=True, **kw)
-                    except Exception:
-                        log.info("downloading the speech model %s into %s", s.asr_model, root)
-                        model = WhisperModel(s.asr_model, download_root=root, **kw)
+                    return WhisperModel(str(local), **kw)
+                root = str(self.settings.models_dir / "whisper")
+                try:  # a copy downloaded earlier: no network needed
+                    return WhisperModel(s.asr_model, download_root=root, local_files_only=True, **kw)
+                except Exception:
+                    log.info("downloading the speech model %s into %s", s.asr_model, root)
+                    return WhisperModel(s.asr_model, download_root=root, **kw)
+
+            try:
+                model = _in_nice_thread(build)
             except Exception as e:
                 transient = _is_network_error(e)
                 raise ChannelUnavailable(f"cannot load the speech model {s.asr_model!r}: {type(e).__name__}: {e}",
@@ -187,6 +195,7 @@ class Transcriber:
     def _recognise(self, model, path: str, resume_at: float, subtitles: list[Segment] | None, source: str,
                    q: queue.Queue, cancel: threading.Event) -> None:
         """The helper thread: a Heard header (or None), then each Segment, then _END (or an exception)."""
+        _lower_priority()
         try:
             self._recognise_into(model, path, resume_at, subtitles, source, q, cancel)
         except BaseException as e:  # handed to the waiting pass
@@ -239,3 +248,29 @@ class Transcriber:
 
 
 _END = object()  # the helper thread is done
+
+
+def _lower_priority() -> None:
+    """This thread (and the threads it starts) at ASR_NICE; nothing if the platform cannot."""
+    with contextlib.suppress(AttributeError, OSError):
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), ASR_NICE)
+
+
+def _in_nice_thread(fn):
+    """fn() in a new thread at ASR_NICE (the model's worker threads inherit it); its result or error."""
+    got: list = []
+
+    def run() -> None:
+        _lower_priority()
+        try:
+            got.append((True, fn()))
+        except BaseException as e:  # re-raised in the caller
+            got.append((False, e))
+
+    t = threading.Thread(target=run, name="speech-model-build", daemon=True)
+    t.start()
+    t.join()
+    ok, value = got[0]
+    if not ok:
+        raise value
+    return value
