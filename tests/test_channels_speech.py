@@ -362,3 +362,29 @@ def test_copy_reuses_speech_records_without_a_new_pass_and_a_move_keeps_them(tmp
     (clips / "other.srt").write_text(srt_text([(0.1, 0.9, "another line")]))
     _, _, said = index_in_process(s, clips)
     assert analysed == [str(clips / "other.mp4")] and said[0].records == len(CUES) + 1
+
+
+def test_default_sources_offline_index_pictures_and_subtitles_and_say_why_asr_waits(tmp_path):
+    """The defaults (ASR on, model "base") on a machine without internet: `reelfind index` indexes
+    every picture and the subtitled file's speech; the file that needs ASR waits, and the summary
+    says why."""
+    from reelcore.config import SpeechSettings
+
+    assert "asr" in SpeechSettings().sources
+    clips = tmp_path / "clips"
+    talking_clip(clips / "a_talk.mp4")
+    talking_clip(clips / "b_subs.mp4", subtitle_cues=CUES, say="something else")
+    env = tiny_env(tmp_path / "data")
+    del env["REELFIND_CHANNELS__SPEECH__SOURCES"]  # the shipped default
+    r = cli(["index", str(clips), "--json"], env)
+    assert r.returncode == 0, r.stderr
+    summary = json.loads(r.stdout)
+    assert summary["indexed"] == 2 and summary["failed"] == []
+    assert summary["speech"]["indexed"] == 1 and summary["speech"]["failed"] == []
+    assert "cannot load the speech model 'base'" in summary["speech"]["unavailable"]
+    db = sqlite3.connect(tmp_path / "data" / "catalog.sqlite3")
+    try:
+        rows = dict(db.execute("SELECT f.path, c.state FROM files f JOIN channel_files c USING (video_id)"))
+    finally:
+        db.close()
+    assert rows == {str(clips / "a_talk.mp4"): "pending", str(clips / "b_subs.mp4"): "indexed"}

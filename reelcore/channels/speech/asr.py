@@ -65,6 +65,7 @@ class Transcriber:
         self.device = self.compute_type = None
         self._loader: threading.Thread | None = None
         self._failed: ChannelUnavailable | None = None
+        self._helper: threading.Thread | None = None  # the recognition thread of the last pass
 
     def ready(self, wait: bool):
         """The loaded model. With wait=False (the service's worker, which must never be held up by a
@@ -152,11 +153,16 @@ class Transcriber:
         visual job must not wait for it. Stopped, this returns at once (complete=False; segments
         committed so far are kept) and the helper drops what it finishes after."""
         model = self.ready(wait_for_model)
+        while self._helper is not None and self._helper.is_alive():  # one recognition at a time:
+            if stop.is_set():  # a yielded pass's window still finishing must not pile up beside a new one
+                return Heard(complete=False)
+            self._helper.join(0.05)
         q: queue.Queue = queue.Queue()
         cancel = threading.Event()
         worker = threading.Thread(target=self._recognise, args=(model, path, resume_at, subtitles, source, q, cancel),
                                   name="speech-asr", daemon=True)
         worker.start()
+        self._helper = worker
         out: Heard | None = Heard()
         batch: list[Segment] = []
         try:
