@@ -9,7 +9,9 @@ For each mode (speech off, then speech on with ASR on a random-weight model of t
 gets a long talking clip (`--background` s), so with speech on an ASR pass is running when each
 probe clip (distinct 20-24 s talking clips) is renamed into the root. Latency = the probe's
 visual pass finished (GET /status `recent`) - its arrival - stable_seconds, i.e. from the moment
-the file is stable to searchable by picture. Peak RSS: the serve process, sampled every 0.1 s.
+the file is stable to searchable by picture ("before the pass started": the part spent until the
+worker began its visual pass, i.e. noticing it and the speech pass yielding). Peak RSS: the serve
+process, sampled every 0.1 s.
 Other jobs share this machine: the load average is printed.
 """
 
@@ -103,7 +105,7 @@ def one_mode(speech: bool, bg: Path, probes: list[Path], asr: Path) -> dict:
             time.sleep(0.1)
 
     threading.Thread(target=sample, daemon=True).start()
-    lat, asr_busy = [], 0
+    lat, waited, asr_busy = [], [], 0
     try:
         wait(lambda: (s := status(port)) and s.get("model") == "loaded", "the service")
 
@@ -114,10 +116,10 @@ def one_mode(speech: bool, bg: Path, probes: list[Path], asr: Path) -> dict:
             os.rename(tmp, root / src.name)
             return t
 
-        def finished(name: str) -> float | None:
+        def finished(name: str) -> tuple[float, float] | None:
             s = status(port) or {}
             got = [r for r in s.get("recent") or [] if r["path"] == str(root / name) and r["state"] == "indexed"]
-            return got[0]["finished"] if got else None
+            return (got[0]["started"], got[0]["finished"]) if got else None
 
         def speech_running() -> bool:
             return str((status(port) or {}).get("job") or "").startswith("speech:")
@@ -128,8 +130,9 @@ def one_mode(speech: bool, bg: Path, probes: list[Path], asr: Path) -> dict:
             if speech:
                 wait(speech_running, "a running speech pass", 120)
             t = arrive(p)
-            fin = wait(lambda p=p: finished(p.name), f"{p.name} indexed")
+            started, fin = wait(lambda p=p: finished(p.name), f"{p.name} indexed")
             lat.append(fin - t - STABLE)
+            waited.append(started - t - STABLE)
             asr_busy += speech and speech_running()
         if speech:  # both channels busy for a while: the RSS peak includes the ASR model at work
             wait(speech_running, "a running speech pass", 120)
@@ -140,6 +143,7 @@ def one_mode(speech: bool, bg: Path, probes: list[Path], asr: Path) -> dict:
         rc = proc.wait(120)
         log.close()
     return {"speech": speech, "latency_s": [round(x, 2) for x in lat], "median_s": round(statistics.median(lat), 2),
+            "to_start_s": [round(x, 2) for x in waited],
             "peak_rss_mb": round(peak["rss"] / 2**20), "exit": rc}
 
 
@@ -158,7 +162,8 @@ def main() -> None:
             r = one_mode(speech, bg, probes, asr)
             rows.append(r)
             print(f"speech {'on ' if speech else 'off'}: stable -> searchable by picture {r['latency_s']} s "
-                  f"(median {r['median_s']} s); peak RSS {r['peak_rss_mb']} MB; exit {r['exit']}", flush=True)
+                  f"(median {r['median_s']} s; before the pass started {r['to_start_s']} s); "
+                  f"peak RSS {r['peak_rss_mb']} MB; exit {r['exit']}", flush=True)
     off = statistics.median(x for r in rows if not r["speech"] for x in r["latency_s"])
     on = statistics.median(x for r in rows if r["speech"] for x in r["latency_s"])
     print(f"median latency on/off = {on / off:.3f} (on {on:.2f} s, off {off:.2f} s); load average {os.getloadavg()}")
