@@ -163,7 +163,8 @@ class Worker:
         """No visual job waits: one file's pass of another channel (speech, then people), which
         yields as soon as a visual job is queued (a resumable pass keeps its committed records and
         resumes later). Visual work is never delayed by it. A channel whose engine cannot run now
-        (model loading or not downloadable) is paused alone; the other channels go on."""
+        (model loading or not downloadable) is held or paused alone (`_unavailable`); the other
+        channels go on."""
         now = time.monotonic()
         for name, until in list(self._channel_held.items()):  # a held engine's wait is over: try it again
             if until <= now:
