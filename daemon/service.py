@@ -371,7 +371,7 @@ def _mcp_app(svc: Service) -> Any:
     def live() -> dict[str, Any]:
         d = asdict(svc.live())
         return {"queued": d["queued"], "settling": d["settling"], "state": d["state"], "waiting": d["waiting"],
-                "model": svc.model_state()}
+                "model": svc.model_state(), "unavailable": d["unavailable"]}
 
     svc.provider = RuntimeProvider(rt, extra=live)
     return http_app(svc.settings, svc.provider)

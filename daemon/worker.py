@@ -38,7 +38,10 @@ MODEL_RETRY_FIRST = 5.0  # transient model load failures: first wait, doubling u
 MODEL_RETRY_MAX = 300.0
 CHANNEL_RECHECK_SECONDS = 30.0  # idle worker: how often to look for due channel passes when none were
 CHANNEL_LOADING_SECONDS = 2.0  # the speech model loads in the background: look again after this
-CHANNEL_RETRY_SECONDS = 120.0  # the speech model could not be downloaded: try again after this
+# A channel's model could not be downloaded (transient): wait this long, doubling up to the max,
+# as for the CLIP model (read when the Worker is made, so tests can set them).
+CHANNEL_RETRY_FIRST = MODEL_RETRY_FIRST
+CHANNEL_RETRY_MAX = MODEL_RETRY_MAX
 CHANNEL_FIX_SECONDS = 3600.0  # the speech model setting is wrong: try again after this (or a restart)
 
 
@@ -58,7 +61,8 @@ class Worker:
     """The single indexing thread: every catalog/store write of the daemon happens here, in order."""
 
     def __init__(self, rt: Runtime, queue: WorkQueue, watcher: Watcher, stop: threading.Event,
-                 model_retry_first: float = MODEL_RETRY_FIRST) -> None:
+                 model_retry_first: float = MODEL_RETRY_FIRST, channel_retry_first: float | None = None,
+                 channel_retry_max: float | None = None) -> None:
         self.rt = rt
         self.queue = queue
         self.watcher = watcher
@@ -69,7 +73,11 @@ class Worker:
         self.passes.speech.wait_for_model = False  # its model loads in the background, never in this thread
         self._channels_idle_until = 0.0
         self._channel_paused: dict[str, float] = {}  # channel -> monotonic time it may run again
+        self._channel_held: dict[str, float] = {}  # held channel (Channel.can_hold) -> time its engine is tried
         self.channel_unavailable: dict[str, str] = {}  # channel -> why its engine cannot run (status)
+        self.channel_retry_first = CHANNEL_RETRY_FIRST if channel_retry_first is None else channel_retry_first
+        self.channel_retry_max = CHANNEL_RETRY_MAX if channel_retry_max is None else channel_retry_max
+        self.channel_waits: dict[str, list[float]] = {}  # channel -> waits after its failed loads so far
         self.done: deque[Done] = deque(maxlen=1000)
         self.channel_done: deque[Done] = deque(maxlen=1000)  # finished channel passes (state "speech indexed", ...)
         self.job: Job | None = None
@@ -155,10 +163,15 @@ class Worker:
         """No visual job waits: one file's pass of another channel (speech, then people), which
         yields as soon as a visual job is queued (a resumable pass keeps its committed records and
         resumes later). Visual work is never delayed by it. A channel whose engine cannot run now
-        (model loading or not downloadable) is paused alone; the other channels go on."""
-        if not self.passes.enabled or time.monotonic() < self._channels_idle_until:
-            return
+        (model loading or not downloadable) is held or paused alone (`_unavailable`); the other
+        channels go on."""
         now = time.monotonic()
+        for name, until in list(self._channel_held.items()):  # a held engine's wait is over: try it again
+            if until <= now:
+                del self._channel_held[name]
+                self.passes.unhold(name)
+        if not self.passes.enabled or now < self._channels_idle_until:
+            return
         paused = {n for n, until in self._channel_paused.items() if until > now}
         try:
             outs = self.passes.run_due(self.stop, should_yield=lambda: self._beat() or len(self.queue) > 0,
@@ -168,25 +181,49 @@ class Worker:
             self._channels_idle_until = time.monotonic() + STORE_RETRY_SECONDS
             return
         except ChannelUnavailable as e:  # this channel's model cannot be loaded now: visual work goes on
-            name = e.channel or "speech"
-            if e.loading:
-                self._channel_paused[name] = time.monotonic() + CHANNEL_LOADING_SECONDS
-                return
-            wait = CHANNEL_RETRY_SECONDS if e.transient else CHANNEL_FIX_SECONDS
-            log.error("%s: %s; trying again in %.0f s", name, e, wait)
-            self._channel_paused[name] = time.monotonic() + wait
-            self.channel_unavailable[name] = str(e)
+            self._unavailable(e)
             return
         except Exception:
             log.exception("channel pass step failed (continuing)")
             outs = []
-        if not outs:
-            self._channels_idle_until = time.monotonic() + CHANNEL_RECHECK_SECONDS
+        if not outs:  # nothing due (or only paused/held work): look again then, or when a wait ends
+            ends = [u for n, u in self._channel_paused.items() if n in paused] + list(self._channel_held.values())
+            self._channels_idle_until = min([time.monotonic() + CHANNEL_RECHECK_SECONDS, *ends])
         for o in outs:
-            self.channel_unavailable.pop(o.channel, None)
+            if self.passes.channel(o.channel).engine_loaded is not False and \
+                    self.channel_unavailable.pop(o.channel, None) is not None:
+                log.info("%s channel running again after %d failed load(s)", o.channel,
+                         len(self.channel_waits.pop(o.channel, [])))
             if o.state != "interrupted":
                 self.channel_done.append(Done(o.path, f"{o.channel} {o.state}", time.time(), time.time(),
                                               o.records, o.reason))
+
+    def _unavailable(self, e: ChannelUnavailable) -> None:
+        """A channel's engine cannot run now. One that can do some files without it (Channel.can_hold:
+        speech with subtitles) is held: those go on, the files that need the engine wait. Any other is
+        paused whole. A failed load waits doubling times (as the CLIP model's), then is tried again."""
+        name = e.channel or "speech"
+        ch = self.passes.channel(name)
+        if e.loading:
+            wait, why = CHANNEL_LOADING_SECONDS, None
+        else:
+            waits = self.channel_waits.setdefault(name, [])
+            if e.transient:  # doubling, as for the CLIP model
+                wait = min(self.channel_retry_max, self.channel_retry_first * 2 ** len(waits))
+                why = f"{e} (attempt {len(waits) + 1} failed; retrying in {wait:g} s)"
+            else:
+                wait = CHANNEL_FIX_SECONDS
+                why = f"{e} (fix the setting; trying again in {wait:g} s or on restart)"
+            waits.append(wait)
+            log.error("%s channel not running: %s", name, why)
+            self.channel_unavailable[name] = why
+        until = time.monotonic() + wait
+        if ch.can_hold:
+            ch.held = True
+            self._channel_held[name] = until
+            self._channels_idle_until = 0.0  # its files that need no engine go on now
+        else:
+            self._channel_paused[name] = until
 
     def handle(self, job: Job) -> None:
         if job.kind == "reconcile":

@@ -157,9 +157,9 @@ class SpeechSettings(_Section):
     enabled: bool = True
     # Where speech comes from, in this order: "sidecar" (clip.srt / clip.vtt / clip.en.srt beside the
     # video), "stream" (text subtitle streams in the container: mov_text, subrip, ass/ssa, webvtt),
-    # "asr" (faster-whisper on the audio; see asr_when; not on by default yet: see config.example.toml).
+    # "asr" (faster-whisper on the audio; see asr_when; why it is on by default: config.example.toml).
     sources: list[Literal["sidecar", "stream", "asr"]] = Field(
-        default_factory=lambda: ["sidecar", "stream"])
+        default_factory=lambda: ["sidecar", "stream", "asr"])
     # When ASR runs for a file that has subtitles: "no_subtitles" (only files without any, the
     # default: subtitles are exact where they exist), "other_language" (also when no subtitle is in
     # the language ASR detects as spoken), "always".

@@ -79,11 +79,17 @@ def build_status(settings: Settings, catalog: Catalog, *, identity: str, vectors
                   progress=d["progress"], recent=d["recent"], job=d["job"])
         if d["roots"]:
             st["roots"] = d["roots"]
-        for name, why in d["unavailable"].items():
-            if name in st["channels"]:
-                st["channels"][name]["unavailable"] = why
+        mark_unavailable(st, d["unavailable"])
         st["status"] = status_line(st)
     return st
+
+
+def mark_unavailable(st: dict[str, Any], unavailable: dict[str, str] | None) -> None:
+    """Say per channel why its engine cannot run now (the service's worker knows; e.g. a model that
+    cannot be downloaded yet and is retried with backoff)."""
+    for name, why in (unavailable or {}).items():
+        if name in st["channels"]:
+            st["channels"][name]["unavailable"] = why
 
 
 def channel_counts(settings: Settings, catalog: Catalog, counts: dict[str, int], identity: str) -> dict[str, Any]:
@@ -151,6 +157,7 @@ def index_status(svc: StatusSource, current: dict[str, Any] | None) -> StatusOut
     vectors = svc.store.count() if getattr(svc.store, "opened", True) else None
     st = build_status(svc.settings, svc.catalog, identity=svc.embedder.identity, vectors=vectors,
                       model_loaded=svc.embedder.loaded, device=svc.embedder.device)
+    mark_unavailable(st, (current or {}).get("unavailable"))
     return StatusOut(model_identity=st["model_identity"], model_loaded=bool(st["model_loaded"]),
                      device=st["device"] or "", vectors=st["vectors"], counts=st["counts"], current=current,
                      failed=[FailedOut(path=f["path"], reason=f["reason"], attempts=f["attempts"])
@@ -191,4 +198,6 @@ def collect_status(settings: Settings, service: dict[str, Any] | None = None) ->
     st["counts"] = {k: v for k, v in st["counts"].items() if k != "frames"}  # "vectors" says it
     st["data_bytes"] = _data_size(settings)  # catalog + vector store; thumbnails not walked
     st["service"] = service
+    mark_unavailable(st, {n: c["unavailable"] for n, c in ((service or {}).get("channels") or {}).items()
+                          if isinstance(c, dict) and c.get("unavailable")})
     return st

@@ -192,6 +192,7 @@ def _channel_passes(rt, paths: list[Path]) -> dict | None:
         return None
     stop = threading.Event()
     unavailable: dict[str, str] = {}
+    skipped: set[str] = set()
     outcomes = []
     try:
         for p in paths:
@@ -202,10 +203,15 @@ def _channel_passes(rt, paths: list[Path]) -> dict | None:
             while True:  # a channel that cannot run now (its model) is left; the others go on
                 try:
                     outcomes += passes.run_due(stop, folder, only_path=prefix if single else None,
-                                               skip=set(unavailable))
+                                               skip=skipped)
                     break
                 except ChannelUnavailable as e:
-                    unavailable[e.channel or "speech"] = str(e)
+                    name = e.channel or "speech"
+                    unavailable[name] = str(e)
+                    if passes.channel(name).can_hold and not passes.channel(name).held:
+                        passes.channel(name).held = True  # files that need no engine go on (subtitles)
+                    else:
+                        skipped.add(name)
     except KeyboardInterrupt:
         stop.set()
         raise
@@ -580,8 +586,8 @@ def _speech_status_line(st: dict) -> str | None:
     sp = (st.get("channels") or {}).get("speech") or {}
     if not sp.get("enabled"):
         return "speech: disabled"
-    part = _channels_part(st)
-    return f"{part}, {sp.get('records', 0)} segments ({sp.get('identity')})" if part else None
+    part = [p for p in _channels_part(st) if p.startswith("speech:")]
+    return f"{part[0]}, {sp.get('records', 0)} segments ({sp.get('identity')})" if part else None
 
 
 @app.command()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from pathlib import Path
@@ -22,6 +23,8 @@ VIDEO_SUFFIXES = {".mp4", ".mkv", ".webm", ".avi", ".mov"}
 # switch them off so each test does only the work it is about (a face pass costs many times a
 # decode). Their own tests switch them on (`channels=` / REELFIND_CHANNELS__PEOPLE__ENABLED=true).
 COSTLY_CHANNELS = ("text", "people")
+# Speech from subtitles only unless a test asks for ASR (its default model cannot be downloaded here).
+TEST_SPEECH_SOURCES = ["sidecar", "stream"]
 
 
 def tiny_env(data_dir: Path, **extra: str) -> dict[str, str]:
@@ -34,6 +37,7 @@ def tiny_env(data_dir: Path, **extra: str) -> dict[str, str]:
         REELFIND_MODEL__CONFIG_PATH=str(TINY_MODEL_CONFIG),
     )
     env.update({f"REELFIND_CHANNELS__{c.upper()}__ENABLED": "false" for c in COSTLY_CHANNELS})
+    env["REELFIND_CHANNELS__SPEECH__SOURCES"] = json.dumps(TEST_SPEECH_SOURCES)
     env.update(extra)
     return env
 
@@ -43,6 +47,7 @@ def tiny_settings(data_dir: Path, **overrides) -> Settings:
     channels = dict(overrides.get("channels") or {})
     for c in COSTLY_CHANNELS:
         channels.setdefault(c, {"enabled": False})
+    channels["speech"] = {"sources": TEST_SPEECH_SOURCES, **(channels.get("speech") or {})}
     overrides["channels"] = channels
     return load_settings(None, data_dir=data_dir, **overrides)
 

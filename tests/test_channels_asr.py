@@ -276,3 +276,37 @@ def test_sigterm_during_a_speech_pass_of_the_service_exits_0_and_a_restart_resum
     assert proc.returncode == 0
     assert "speech: resuming" in log.read_text() or row()[2] > records
     assert clip.exists()
+
+
+def test_a_pass_asked_to_yield_returns_while_its_window_is_still_being_recognised(tmp_path, tiny_whisper):
+    """A 30 s window of CTranslate2 cannot be interrupted: the pass must not wait for it (a visual job
+    waits behind it). The real model's windows are held at a gate here, standing for a slow window."""
+    clip = talking_clip(tmp_path / "talk.mp4", seconds=3.0)
+    tr = asr.Transcriber(asr_settings(tmp_path / "data", tiny_whisper))
+    model = tr.load()
+    real, in_window, gate = model.transcribe, threading.Event(), threading.Event()
+
+    def slow_transcribe(*a, **k):
+        segments, info = real(*a, **k)
+
+        def held():
+            in_window.set()
+            gate.wait(60)
+            yield from segments
+        return held(), info
+
+    model.transcribe = slow_transcribe
+    stop = threading.Event()
+    threading.Thread(target=lambda: in_window.wait(60) and stop.set(), daemon=True).start()
+    committed: list = []
+    heard = tr.transcribe(str(clip), stop, on_records=committed.extend)
+    try:
+        assert in_window.is_set() and not gate.is_set()  # returned while the window was still held
+        assert heard is not None and not heard.complete and heard.segments == [] and committed == []
+    finally:
+        gate.set()
+    helper = next((t for t in threading.enumerate() if t.name == "speech-asr"), None)
+    if helper is not None:
+        helper.join(30)
+        assert not helper.is_alive()  # it drops what it finishes after, and ends
+    assert committed == []

@@ -323,3 +323,69 @@ def test_mcp_session_said_search_and_get_transcript(tmp_path):
     assert not tr["truncated"]
     assert bad.is_error and "t_to" in bad.content[0].text
     assert st["channels"]["speech"]["indexed"] == 1 and st["channels"]["speech"]["records"] == 2
+
+
+def test_copy_reuses_speech_records_without_a_new_pass_and_a_move_keeps_them(tmp_path, monkeypatch):
+    """An identical copy gets the original's speech records copied (no second analysis, which for
+    ASR would be a second transcription); the original moved meanwhile keeps its own."""
+    import shutil
+
+    from reelcore.channels.speech.channel import SpeechChannel
+
+    clips = tmp_path / "clips"
+    talking_clip(clips / "a.mp4", subtitle_cues=CUES)
+    s = tiny_settings(tmp_path / "data")
+    index_in_process(s, clips)
+    shutil.copyfile(clips / "a.mp4", clips / "copy.mp4")
+    (clips / "a.mp4").rename(clips / "moved.mp4")
+    analysed: list[str] = []
+    real = SpeechChannel.analyse
+    monkeypatch.setattr(SpeechChannel, "analyse", lambda self, path, *a, **k: analysed.append(path) or
+                        real(self, path, *a, **k))
+    plan, _, said = index_in_process(s, clips)
+    assert plan.moved and [o.state for o in said] == ["indexed"] and said[0].records == len(CUES)
+    assert analysed == []  # reused, not analysed again
+    rt = Runtime.open(s, "test")
+    try:
+        passes = rt.channel_passes()
+        idx = passes.sink(passes.speech).index()
+        moved, copy = (rt.catalog.get(str(clips / n)) for n in ("moved.mp4", "copy.mp4"))
+        assert moved.video_id != copy.video_id
+        segs = idx.store.video(copy.video_id)
+        assert segs == idx.store.video(moved.video_id) and len(segs) == len(CUES)
+        assert passes.states(passes.speech).get(copy.video_id).state == "indexed"
+        # Both found (answers take the path from the catalog, which knows the move).
+        assert {h.video_id for h in idx.search("never went back").hits} == {moved.video_id, copy.video_id}
+    finally:
+        rt.close()
+    # A copy whose sidecar differs is analysed (its inputs are not the same).
+    shutil.copyfile(clips / "moved.mp4", clips / "other.mp4")
+    (clips / "other.srt").write_text(srt_text([(0.1, 0.9, "another line")]))
+    _, _, said = index_in_process(s, clips)
+    assert analysed == [str(clips / "other.mp4")] and said[0].records == len(CUES) + 1
+
+
+def test_default_sources_offline_index_pictures_and_subtitles_and_say_why_asr_waits(tmp_path):
+    """The defaults (ASR on, model "base") on a machine without internet: `reelfind index` indexes
+    every picture and the subtitled file's speech; the file that needs ASR waits, and the summary
+    says why."""
+    from reelcore.config import SpeechSettings
+
+    assert "asr" in SpeechSettings().sources
+    clips = tmp_path / "clips"
+    talking_clip(clips / "a_talk.mp4")
+    talking_clip(clips / "b_subs.mp4", subtitle_cues=CUES, say="something else")
+    env = tiny_env(tmp_path / "data")
+    del env["REELFIND_CHANNELS__SPEECH__SOURCES"]  # the shipped default
+    r = cli(["index", str(clips), "--json"], env)
+    assert r.returncode == 0, r.stderr
+    summary = json.loads(r.stdout)
+    assert summary["indexed"] == 2 and summary["failed"] == []
+    assert summary["speech"]["indexed"] == 1 and summary["speech"]["failed"] == []
+    assert "cannot load the speech model 'base'" in summary["speech"]["unavailable"]
+    db = sqlite3.connect(tmp_path / "data" / "catalog.sqlite3")
+    try:
+        rows = dict(db.execute("SELECT f.path, c.state FROM files f JOIN channel_files c USING (video_id)"))
+    finally:
+        db.close()
+    assert rows == {str(clips / "a_talk.mp4"): "pending", str(clips / "b_subs.mp4"): "indexed"}

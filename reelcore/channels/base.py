@@ -67,10 +67,11 @@ class ChannelUnavailable(Exception):
     file's fault. The pass is given back (no attempt spent) and tried again later. `transient`:
     may pass by itself (network); otherwise the admin must fix a setting."""
 
-    def __init__(self, message: str, transient: bool = False, loading: bool = False) -> None:
+    def __init__(self, message: str, transient: bool = False, loading: bool = False, held: bool = False) -> None:
         super().__init__(message)
         self.transient = transient
         self.loading = loading  # the model is being loaded (or downloaded) in the background: soon
+        self.held = held  # the channel is held (Channel.held): only this file waits, the next may run
         self.channel: str | None = None  # set by passes.py: which channel could not run
 
 
@@ -80,6 +81,17 @@ class Channel(ABC):
     name: ClassVar[str]
     evidence: ClassVar[str]
     needs: ClassVar[tuple[Need, ...]]
+    # A channel that can do some files without its engine (speech: subtitles need no ASR model) says
+    # so with can_hold; while its engine cannot load, the service sets `held` instead of pausing the
+    # whole channel: analyse then does what needs no engine and raises ChannelUnavailable(held=True)
+    # for a file that needs it (that file waits; the others go on). Other channels are paused whole.
+    can_hold: ClassVar[bool] = False
+    held: bool = False
+
+    @property
+    def engine_loaded(self) -> bool | None:
+        """Whether the engine a held channel waits for is loaded (None: no such engine)."""
+        return None
 
     @property
     @abstractmethod
@@ -125,6 +137,13 @@ class RecordSink(ABC):
     @abstractmethod
     def commit(self, video_id: str, path: str, analysis: Any, prior: list[Any]) -> int:
         """A finished pass: the file's records are `prior` + the analysis's. Returns how many."""
+
+    def copy_video(self, src_video_id: str, dst_video_id: str, path: str, expect: int) -> int | None:
+        """Store the records of a finished pass of `src_video_id` (an identical file) again under
+        `dst_video_id` (a copy, at `path`), so the copy's pass is not run again. Returns how many;
+        None, and nothing written, when this sink cannot or the store does not hold exactly `expect`
+        of them (the pass then runs as usual)."""
+        return None
 
     @abstractmethod
     def delete_video(self, video_id: str) -> None:

@@ -51,6 +51,7 @@ class ChannelPasses:
         self.frame_store = frame_store
         self.channels = channels if channels is not None else all_channels(settings)
         self._sinks: dict[str, RecordSink] = {}
+        self.held_files: dict[str, set[str]] = {}  # channel -> video ids waiting for its held engine
         self.current: dict | None = None  # the pass running now (for status)
 
     def channel(self, name: str) -> Channel:
@@ -147,6 +148,9 @@ class ChannelPasses:
 
         self.current = {"path": rec.path, "channel": ch.name, "started": time.time()}
         try:
+            reused = None if prior else self._reuse(ch, cur, sink)
+            if reused is not None:
+                return reused
             if prior:
                 log.info("%s: resuming %s after %.1f s", ch.name, rec.path, resume_at)
             an = ch.analyse(rec.path, halt, resume_at, on_records)
@@ -170,6 +174,25 @@ class ChannelPasses:
         finally:
             self.current = None
 
+    def _reuse(self, ch: Channel, rec: FileRecord, sink: RecordSink) -> ChannelOutcome | None:
+        """An identical copy of a file this channel is done with (same content fingerprint, same
+        identity, same inputs beside it: `source_signature`) gets that file's records copied instead
+        of a new pass (say, no second transcription). None: no such file, or the sink cannot copy."""
+        sig, states = ch.source_signature(rec.path), self.states(ch)
+        for other in self.catalog.by_fingerprint(rec.fingerprint) if rec.fingerprint else []:
+            if other.video_id == rec.video_id or other.state != INDEXED:
+                continue
+            row = states.get(other.video_id)
+            if row is None or row.state != INDEXED or row.identity != ch.identity or (row.source_sig or "") != sig:
+                continue
+            n = sink.copy_video(other.video_id, rec.video_id, rec.path, row.records)
+            if n is None:
+                continue
+            states.finish(rec.video_id, n, row.seconds, row.note, row.source_sig)
+            log.info("%s: %s is a copy of %s: its %d records reused", ch.name, rec.path, other.path, n)
+            return ChannelOutcome(rec.path, ch.name, INDEXED, n, row.seconds or 0.0, row.note)
+        return None
+
     def _fail(self, ch: Channel, rec: FileRecord, reason: str) -> ChannelOutcome:
         log.warning("%s failed: %s: %s", ch.name, rec.path, reason)
         self.states(ch).fail(rec.video_id, ch.identity, reason, ch.source_signature(rec.path))
@@ -191,6 +214,7 @@ class ChannelPasses:
         while not stop.is_set() and not (should_yield and should_yield()):
             batch = [(c, r) for c, r in self.due(prefix, 1_000_000 if only_path else 50)
                      if (c.name, r.video_id) not in tried and c.name not in skip
+                     and r.video_id not in self.held_files.get(c.name, ())
                      and (only_path is None or r.path == only_path)]
             if not batch:
                 break
@@ -199,11 +223,22 @@ class ChannelPasses:
                         max_files is not None and len(outcomes) >= max_files):
                     return outcomes
                 tried.add((ch.name, rec.video_id))
-                out = self.run(ch, rec, stop, should_yield)
+                try:
+                    out = self.run(ch, rec, stop, should_yield)
+                except ChannelUnavailable as e:
+                    if not e.held:
+                        raise
+                    self.held_files.setdefault(ch.name, set()).add(rec.video_id)  # waits; the next may run
+                    continue
                 outcomes.append(out)
                 if on_outcome is not None:
                     on_outcome(out)
         return outcomes
+
+    def unhold(self, name: str) -> None:
+        """The channel's engine may be tried again: its held files are due again."""
+        self.channel(name).held = False
+        self.held_files.pop(name, None)
 
     def forget(self, name: str) -> int:
         """Delete every record and row of one channel (all identities): `reelfind forget --channel`."""

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from ...config import Settings, SpeechSettings
-from ..base import SAID, Analysis, Channel, ChannelError, OnRecords, Segment
+from ..base import SAID, Analysis, Channel, ChannelError, ChannelUnavailable, OnRecords, Segment
 from .asr import Transcriber
 from .sink import SpeechSink
 from .sources import read_sidecar, read_streams, sidecar_signature, sidecars
@@ -31,6 +31,7 @@ class SpeechChannel(Channel):
     name = "speech"
     evidence = SAID
     needs = ("subtitles", "audio")
+    can_hold = True  # files with subtitles (asr_when = no_subtitles) need no ASR model
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -78,6 +79,8 @@ class SpeechChannel(Channel):
             return out
         if segs and s.asr_when == "no_subtitles":
             return out
+        if self.held:
+            raise ChannelUnavailable(f"the speech model {s.asr_model!r} is not loaded yet", transient=True, held=True)
         asr = self.asr()
         heard = asr.transcribe(path, stop, resume_at, on_records, subtitles=segs, source=f"asr:{asr_identity(s)}",
                                wait_for_model=self.wait_for_model)
@@ -89,6 +92,12 @@ class SpeechChannel(Channel):
                                   if not heard.segments and not resume_at else None)
         out.segments = sorted(segs + heard.segments, key=lambda x: (x.start, x.end))
         return out
+
+    @property
+    def engine_loaded(self) -> bool | None:
+        if "asr" not in self.s.sources:
+            return None
+        return self._asr is not None and self._asr.loaded
 
     def sink(self, frame_store: Any) -> SpeechSink:
         return SpeechSink(self.settings, frame_store, self.identity)

@@ -3,8 +3,10 @@
 A derived index, never the truth: it lives in data_dir/speech-fts/<collection>.sqlite3, is written
 after the store on every pass, and is rebuilt from the store when its segment count differs from
 the store's (a crash between the two writes, another machine writing a shared server, a deleted
-file). Tokens are Unicode words with diacritics folded and case ignored (FTS5 `unicode61`), so
-any language with word separators works; the vocabulary table feeds the misspelling tolerance.
+file). Tokens are match.py's words (diacritics folded, case ignored; Chinese and Japanese, written
+without spaces, one character each), kept space-separated in the indexed `terms` column for FTS5's
+`unicode61` tokenizer; `text` is the cue as said. The vocabulary table feeds the misspelling
+tolerance. A file of an older layout (`user_version`) is emptied and rebuilt from the store.
 """
 
 from __future__ import annotations
@@ -18,12 +20,14 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from ..base import Segment, Word
+from .match import terms_of
 
 log = logging.getLogger(__name__)
 
+LAYOUT = 2  # PRAGMA user_version: 2 = `terms` indexed (CJK per character), `text` as said
 SCHEMA = """
 CREATE VIRTUAL TABLE IF NOT EXISTS seg USING fts5(
-    text, sid UNINDEXED, video_id UNINDEXED, path UNINDEXED, t_start UNINDEXED, t_end UNINDEXED,
+    terms, text UNINDEXED, sid UNINDEXED, video_id UNINDEXED, path UNINDEXED, t_start UNINDEXED, t_end UNINDEXED,
     language UNINDEXED, source UNINDEXED, words UNINDEXED,
     tokenize = "unicode61 remove_diacritics 2");
 CREATE VIRTUAL TABLE IF NOT EXISTS vocab USING fts5vocab(seg, row);
@@ -38,6 +42,9 @@ class SpeechFTS:
         self._lock = threading.RLock()
         self._db = sqlite3.connect(path, check_same_thread=False, timeout=30, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
+        if int(self._db.execute("PRAGMA user_version").fetchone()[0]) != LAYOUT:  # derived: start afresh
+            self._db.executescript("DROP TABLE IF EXISTS vocab; DROP TABLE IF EXISTS seg; DROP TABLE IF EXISTS meta;")
+            self._db.execute(f"PRAGMA user_version = {LAYOUT}")
         self._db.executescript(SCHEMA)
         self._vocab: tuple[int, list[str]] | None = None
 
@@ -52,7 +59,7 @@ class SpeechFTS:
     def _rows(self, items: Iterable[tuple[str, str, str, Segment]]) -> Iterable[tuple]:
         for sid, vid, path, s in items:
             words = json.dumps([[w.text, w.start, w.end] for w in s.words], ensure_ascii=False) if s.words else ""
-            yield (s.text, sid, vid, path, s.start, s.end, s.language or "", s.source, words)
+            yield (terms_of(s.text), s.text, sid, vid, path, s.start, s.end, s.language or "", s.source, words)
 
     @contextmanager
     def _transaction(self) -> Iterator[None]:
@@ -74,7 +81,7 @@ class SpeechFTS:
                 self._db.execute("DELETE FROM seg WHERE video_id = ?", (video_id,))
             else:
                 self._db.executemany("DELETE FROM seg WHERE sid = ?", [(i[0],) for i in items])
-            self._db.executemany("INSERT INTO seg VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", self._rows(items))
+            self._db.executemany("INSERT INTO seg VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", self._rows(items))
 
     def delete_video(self, video_id: str) -> None:
         with self._lock:
@@ -84,7 +91,7 @@ class SpeechFTS:
     def rebuild(self, items: Iterable[tuple[str, str, str, Segment]]) -> int:
         with self._transaction():
             self._db.execute("DELETE FROM seg")
-            self._db.executemany("INSERT INTO seg VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", self._rows(items))
+            self._db.executemany("INSERT INTO seg VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", self._rows(items))
         return self.count()
 
     @property

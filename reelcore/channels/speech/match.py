@@ -1,11 +1,13 @@
 """Word and phrase search over transcripts: ranked, case-insensitive, tolerant of a misspelling.
 
 A query is split into Unicode words (diacritics and case folded, as the accelerator's tokenizer
-does). Each word also matches vocabulary terms within a small edit distance (rapidfuzz
+does); Chinese and Japanese, written without spaces, count one character as one word, so a phrase
+is its characters side by side. Each word also matches vocabulary terms within a small edit distance (rapidfuzz
 Levenshtein: 0 edits up to 2 letters, 1 up to 7, 2 beyond), the accelerator finds candidate
 segments by any variant, and each candidate is scored here: the share of the query's words it
 holds, whether they stand in the query's order side by side (the phrase), and how close the
-spellings are. Words are given with their times: exact where the source has word times (ASR),
+spellings are. A phrase split over two cues in a row ("we never" | "went back") is found on the
+two joined. Words are given with their times: exact where the source has word times (ASR),
 else placed by their position within the cue (`approx`).
 """
 
@@ -20,7 +22,10 @@ from rapidfuzz.distance import Levenshtein
 
 from ..base import Segment
 
-_WORD = re.compile(r"\w+", re.UNICODE)
+# Scripts written without spaces between words: each character is a word (Han, kana, half-width kana).
+_CJK = "\u3040-\u30ff\u31f0-\u31ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff66-\uff9f\U00020000-\U0002fa1f"
+_WORD = re.compile(f"[{_CJK}]|(?:(?![{_CJK}])\\w)+", re.UNICODE)
+JOIN_GAP = 2.0  # seconds: cues further apart than this are not read as one sentence
 MAX_VARIANTS = 12  # vocabulary terms one query word may expand to
 CANDIDATES = 2000  # segments read from the accelerator per query
 
@@ -33,6 +38,11 @@ def fold(text: str) -> str:
 def words_of(text: str) -> list[tuple[str, int, int]]:
     """(folded word, start offset, end offset) of each word of a text."""
     return [(fold(m.group()), m.start(), m.end()) for m in _WORD.finditer(text)]
+
+
+def terms_of(text: str) -> str:
+    """The words of a text, folded and space-separated: what the accelerator indexes."""
+    return " ".join(w for w, _, _ in words_of(text))
 
 
 def allowed_edits(word: str) -> int:
@@ -129,18 +139,58 @@ def word_times(seg: Segment, chosen: list[int]) -> list[WordHit]:
     return hits
 
 
-def rank(candidates: list[tuple[str, str, str, Segment, float]], var: list[dict[str, int]]) -> list[SaidHit]:
-    hits = []
+Candidate = tuple[str, str, str, Segment, float]  # (sid, video_id, path, segment, bm25)
+
+
+def rank(candidates: list[Candidate], var: list[dict[str, int]]) -> list[SaidHit]:
+    hits: dict[str, SaidHit] = {}
     for order, (sid, vid, path, seg, _bm25) in enumerate(candidates):
         got = score_segment(seg, var)
         if got is None:
             continue
         coverage, phrase, exact, chosen = got
         score = coverage + (0.5 if phrase else 0.0) + (0.2 if exact else 0.0) - order * 1e-6
-        hits.append(SaidHit(sid, vid, path, seg, round(coverage, 3), phrase, exact, round(score, 4),
-                            word_times(seg, chosen)))
-    hits.sort(key=lambda h: h.score, reverse=True)
-    return hits
+        hits[sid] = SaidHit(sid, vid, path, seg, round(coverage, 3), phrase, exact, round(score, 4),
+                            word_times(seg, chosen))
+    if len(var) > 1:
+        for order, (a, b) in enumerate(_in_a_row(candidates)):
+            hit = _joined_phrase(a, b, var, order)
+            if hit is not None:  # one hit for the two cues, ranked just below a phrase inside one cue
+                hits.pop(b[0], None)
+                if hit.score > getattr(hits.get(a[0]), "score", -1.0):
+                    hits[a[0]] = hit
+    return sorted(hits.values(), key=lambda h: h.score, reverse=True)
+
+
+def _in_a_row(candidates: list[Candidate]) -> list[tuple[Candidate, Candidate]]:
+    """Pairs of candidate cues that follow each other (same file, source and language, consecutive
+    segment numbers, at most JOIN_GAP seconds apart)."""
+    by: dict[tuple[str, int], Candidate] = {}
+    for c in candidates:
+        head, _, k = c[0].rpartition(":")
+        if head and k.isdigit():
+            by[(c[1], int(k))] = c
+    pairs = []
+    for (vid, k), a in by.items():
+        b = by.get((vid, k + 1))
+        if b is not None and a[3].source == b[3].source and a[3].language == b[3].language \
+                and 0 <= b[3].start - a[3].end <= JOIN_GAP:
+            pairs.append((a, b))
+    return pairs
+
+
+def _joined_phrase(a: Candidate, b: Candidate, var: list[dict[str, int]], order: int) -> SaidHit | None:
+    """The query as a phrase that starts in cue `a` and ends in cue `b`; None if it is not one."""
+    sa, sb = a[3], b[3]
+    seg = Segment(sa.start, sb.end, f"{sa.text} {sb.text}", sa.language, sa.source, sa.words + sb.words)
+    got = score_segment(seg, var)
+    n_a = len(words_of(sa.text))
+    if got is None or not got[1] or not (got[3][0] < n_a <= got[3][-1]):
+        return None  # not a phrase, or one that lies inside a single cue
+    coverage, _, exact, chosen = got
+    words = word_times(sa, [i for i in chosen if i < n_a]) + word_times(sb, [i - n_a for i in chosen if i >= n_a])
+    score = coverage + 0.45 + (0.2 if exact else 0.0) - order * 1e-6
+    return SaidHit(a[0], a[1], a[2], seg, round(coverage, 3), True, exact, round(score, 4), words)
 
 
 def label(hit: SaidHit | None, nwords: int) -> str:

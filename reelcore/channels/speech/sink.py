@@ -33,6 +33,13 @@ class SpeechSink(RecordSink):
         self.index().replace_video(video_id, path, segments)
         return len(segments)
 
+    def copy_video(self, src_video_id: str, dst_video_id: str, path: str, expect: int) -> int | None:
+        segments = self.committed(src_video_id)
+        if len(segments) != expect:
+            return None
+        self.index().replace_video(dst_video_id, path, segments)
+        return len(segments)
+
     def delete_video(self, video_id: str) -> None:
         self.index().delete_video(video_id)
 
