@@ -2,7 +2,7 @@
 
     python bench/build_1m.py [--n 1000000] [--dir /tmp/reelfind-bench/q1m]
 
-The collection is created through reelcore.store.FrameStore, so it has exactly the HNSW
+The collection is created through reelcore.storage.store.FrameStore, so it has exactly the HNSW
 configuration of daemon/config.py StoreSettings. Adds are sequential with deterministic ids, so an
 interrupted build resumes from count(). Progress (vectors, seconds, rate) goes to stdout and to
 <dir>/build.log; the final build time is written to <dir>/build.json.
@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from synthetic import SyntheticFrames  # noqa: E402
 
 from reelcore.config import Settings  # noqa: E402
-from reelcore.store import FrameStore  # noqa: E402
+from reelcore.storage.store import FrameStore  # noqa: E402
 
 IDENTITY = "ViT-B-32-random-224"  # same identity as the random-weight ViT-B-32 the CLI uses
 

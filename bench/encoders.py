@@ -32,9 +32,9 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
+from reelcore.channels.visual.embedder import Embedder  # noqa: E402
 from reelcore.config import ModelSettings, SamplingSettings  # noqa: E402
-from reelcore.decode import sample_frames  # noqa: E402
-from reelcore.embedder import Embedder  # noqa: E402
+from reelcore.media.decode import sample_frames  # noqa: E402
 
 FOOTAGE = HERE.parent.parent / "shared" / "footage"
 if not FOOTAGE.is_dir():

@@ -29,10 +29,10 @@ from starlette.applications import Starlette  # noqa: E402
 from starlette.testclient import TestClient  # noqa: E402
 
 from daemon.web import viewer_routes  # noqa: E402
-from reelcore.catalog import Catalog  # noqa: E402
-from reelcore.embedder import Embedder  # noqa: E402
-from reelcore.search import SearchService  # noqa: E402
-from reelcore.store import FrameStore, Thumbnails  # noqa: E402
+from reelcore.channels.visual.embedder import Embedder  # noqa: E402
+from reelcore.query.search import SearchService  # noqa: E402
+from reelcore.storage.catalog import Catalog  # noqa: E402
+from reelcore.storage.store import FrameStore, Thumbnails  # noqa: E402
 from tests.conftest import FOOTAGE, tiny_settings  # noqa: E402
 
 

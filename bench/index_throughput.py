@@ -51,13 +51,13 @@ sys.path.insert(0, str(REPO))
 
 import footage as footage_mod  # noqa: E402
 
+from reelcore.channels.visual.embedder import Embedder  # noqa: E402
+from reelcore.channels.visual.indexer import Indexer  # noqa: E402
 from reelcore.config import Settings, load_settings  # noqa: E402
-from reelcore.decode import DecodeReport, probe, sample_frames  # noqa: E402
-from reelcore.discovery import Root  # noqa: E402
-from reelcore.embedder import Embedder  # noqa: E402
-from reelcore.indexer import Indexer  # noqa: E402
+from reelcore.ingest.discovery import Root  # noqa: E402
+from reelcore.media.decode import DecodeReport, probe, sample_frames  # noqa: E402
 from reelcore.runtime import Runtime  # noqa: E402
-from reelcore.store import Thumbnails  # noqa: E402
+from reelcore.storage.store import Thumbnails  # noqa: E402
 
 MODEL = {"name": "ViT-B-32", "pretrained": "none"}
 RESULTS = HERE / "results"
@@ -172,7 +172,7 @@ def e2e_inprocess(folder: Path, scratch: Path, profile: bool, prefetch: bool = T
         rt.embedder.load()
         prof = StageTimer()
         if profile:
-            import reelcore.indexer as ix
+            import reelcore.channels.visual.indexer as ix
 
             orig_sample = ix.sample_frames
 

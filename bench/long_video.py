@@ -40,7 +40,7 @@ def _settings(scratch: Path, frames: int, dim: int):
 def build(scratch: Path, frames: int, dim: int) -> None:
     import numpy as np
 
-    from reelcore.store import FrameRecord, FrameStore, frame_id
+    from reelcore.storage.store import FrameRecord, FrameStore, frame_id
 
     settings = _settings(scratch, frames, dim)
     store = FrameStore(settings, f"bench-long-{dim}")
@@ -61,9 +61,9 @@ def build(scratch: Path, frames: int, dim: int) -> None:
 def child(scratch: Path, frames: int, dim: int, mode: str) -> dict:
     import numpy as np
 
-    from reelcore import frames as frames_mod
-    from reelcore.catalog import FileRecord
-    from reelcore.store import FrameStore
+    from reelcore.query import frames as frames_mod
+    from reelcore.storage.catalog import FileRecord
+    from reelcore.storage.store import FrameStore
 
     settings = _settings(scratch, frames, dim)
     store = FrameStore(settings, f"bench-long-{dim}")

@@ -34,7 +34,7 @@ from reelcore.channels.people.engine import FaceEngine
 from reelcore.channels.people.grouping import People
 from reelcore.channels.people.people_db import PeopleDB
 from reelcore.channels.people.settings import PeopleSettings
-from reelcore.decode import sample_frames
+from reelcore.media.decode import sample_frames
 
 FOOTAGE = Path(__file__).resolve().parents[2] / "shared" / "footage"
 if not FOOTAGE.is_dir():

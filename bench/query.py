@@ -39,13 +39,13 @@ import build_1m  # noqa: E402
 import footage as footage_mod  # noqa: E402
 from synthetic import SyntheticFrames  # noqa: E402
 
-from reelcore.catalog import Catalog  # noqa: E402
+from reelcore.channels.visual.embedder import Embedder  # noqa: E402
 from reelcore.config import load_settings  # noqa: E402
-from reelcore.discovery import Root  # noqa: E402
-from reelcore.embedder import Embedder  # noqa: E402
+from reelcore.ingest.discovery import Root  # noqa: E402
+from reelcore.query.search import SearchService  # noqa: E402
 from reelcore.runtime import Runtime  # noqa: E402
-from reelcore.search import SearchService  # noqa: E402
-from reelcore.store import Thumbnails  # noqa: E402
+from reelcore.storage.catalog import Catalog  # noqa: E402
+from reelcore.storage.store import Thumbnails  # noqa: E402
 
 MODEL = {"name": "ViT-B-32", "pretrained": "none"}
 RESULTS = HERE / "results"

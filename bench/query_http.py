@@ -28,7 +28,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from reelcore.config import Settings, load_settings  # noqa: E402
-from reelcore.discovery import Root  # noqa: E402
+from reelcore.ingest.discovery import Root  # noqa: E402
 from reelcore.runtime import Runtime  # noqa: E402
 
 FOOTAGE = REPO.parent / "shared" / "footage"
@@ -138,7 +138,7 @@ async def transcript(url: str) -> str:
 
 
 def direct(s: Settings, qs: list[str]) -> list[float]:
-    from reelcore.search import SearchService
+    from reelcore.query.search import SearchService
 
     rt = Runtime.open(s, "bench", own_store=False)
     try:

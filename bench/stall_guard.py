@@ -24,10 +24,10 @@ from unittest import mock
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-import reelcore.decode as decode_mod  # noqa: E402
-import reelcore.indexer as indexer_mod  # noqa: E402
+import reelcore.channels.visual.indexer as indexer_mod  # noqa: E402
+import reelcore.media.decode as decode_mod  # noqa: E402
 from reelcore.config import load_settings  # noqa: E402
-from reelcore.discovery import Root  # noqa: E402
+from reelcore.ingest.discovery import Root  # noqa: E402
 from reelcore.runtime import Runtime  # noqa: E402
 
 CLIP = ROOT.parent / "shared" / "footage" / "car-detection.mp4"

@@ -1,6 +1,6 @@
 """What the text channel adds to indexing time on ../shared/footage, measured on the real passes.
 
-For each clip of the shared footage: the visual pass as `reelfind index` runs it (reelcore.indexer:
+For each clip of the shared footage: the visual pass as `reelfind index` runs it (reelcore.channels.visual.indexer:
 decode, ViT-B-32 embedding with random weights = same speed as trained ones, thumbnails, store
 writes; the model is loaded once before timing), then the text pass of each gate variant asked for
 (TextChannel.analyse + the store commit, real OCR weights), variants in turn order rotated per clip
@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from reelcore.channels.text.channel import TextChannel, TextSettings  # noqa: E402
 from reelcore.channels.text.gate import GateSettings  # noqa: E402
 from reelcore.config import load_settings  # noqa: E402
-from reelcore.discovery import Root  # noqa: E402
+from reelcore.ingest.discovery import Root  # noqa: E402
 from reelcore.runtime import Runtime  # noqa: E402
 from tests.textvideo import FOOTAGE  # noqa: E402
 

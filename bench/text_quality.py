@@ -8,7 +8,7 @@ time, compared the way search compares), and start-time error (first record hold
 half the card's words; "ok" within 1 s).
 
 Cost: the text channel's wall time on the good clips of ../shared/footage against the visual
-channel's decode (reelcore.decode.sample_frames, default settings) plus embedding of the frames
+channel's decode (reelcore.media.decode.sample_frames, default settings) plus embedding of the frames
 it samples (ViT-B-32, random weights: same speed as trained ones), same run, same box.
 
     .venv/bin/python bench/text_quality.py [--clip /tmp/text_quality.mp4] [--no-cost] [--no-quality]
@@ -111,7 +111,7 @@ def cost() -> None:
     import torch
 
     from reelcore.config import SamplingSettings
-    from reelcore.decode import DecodeReport, sample_frames
+    from reelcore.media.decode import DecodeReport, sample_frames
 
     exts = (".mp4", ".mkv", ".mov", ".webm", ".avi")
     files = sorted(p for p in FOOTAGE.iterdir() if p.is_file() and p.suffix in exts)
@@ -156,7 +156,7 @@ def cost() -> None:
 
 
 def _duration(p: Path) -> float:
-    from reelcore.decode import probe
+    from reelcore.media.decode import probe
 
     return probe(p).duration or 0.0
 

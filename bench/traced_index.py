@@ -7,7 +7,7 @@ methods to append `<event> <unix time>` lines to FILE (os.write: nothing buffere
 process leaves with os._exit): `main` (the interpreter is up), `first_frame` (the first thumbnail
 is written, right after the first sampled frame is decoded), `model_start` / `model_loaded`, and
 `commit` after every Chroma upsert (the last one is the last commit). The caller adds process start
-and exit. Importing reelcore.store/embedder here first changes nothing: the index path imports
+and exit. Importing reelcore.storage.store/embedder here first changes nothing: the index path imports
 them before it reconciles anyway.
 """
 
@@ -28,8 +28,8 @@ def mark(event: str) -> None:
 
 
 def install() -> None:
-    from reelcore.embedder import Embedder
-    from reelcore.store import FrameStore, Thumbnails
+    from reelcore.channels.visual.embedder import Embedder
+    from reelcore.storage.store import FrameStore, Thumbnails
 
     save, upsert, load = Thumbnails.save, FrameStore.upsert, Embedder._load_locked
     first = [True]

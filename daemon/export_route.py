@@ -19,14 +19,14 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from mcp_server.providers import ServiceUnavailable
-from reelcore.catalog import CatalogError
-from reelcore.embedder import ModelLoadError
+from reelcore.channels.visual.embedder import ModelLoadError
 from reelcore.export import MAX_EXPORT_MOMENTS, ExportFile
 from reelcore.export.moments import parse_moment
 from reelcore.export.query import export_answer
 from reelcore.inputs import QueryError
-from reelcore.search import SearchService
-from reelcore.store import StoreError
+from reelcore.query.search import SearchService
+from reelcore.storage.catalog import CatalogError
+from reelcore.storage.store import StoreError
 
 log = logging.getLogger(__name__)
 _HEADERS = {"X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer", "Cache-Control": "no-store"}

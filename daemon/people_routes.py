@@ -32,7 +32,7 @@ from reelcore.channels.people import api
 from reelcore.channels.people.scenes import find_scenes_people
 from reelcore.config import Settings
 from reelcore.inputs import QueryError
-from reelcore.search import SearchService
+from reelcore.query.search import SearchService
 
 log = logging.getLogger(__name__)
 MAX_BODY = 4096

@@ -19,9 +19,9 @@ from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
-from reelcore.catalog import Catalog
 from reelcore.config import DaemonSettings
-from reelcore.discovery import Root
+from reelcore.ingest.discovery import Root
+from reelcore.storage.catalog import Catalog
 
 from .watcher import Job, WatchedRoot, WorkQueue
 

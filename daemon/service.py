@@ -32,13 +32,13 @@ from typing import TYPE_CHECKING, Any
 from starlette.applications import Starlette
 from starlette.routing import Mount
 
-from reelcore.catalog import CatalogError
+from reelcore.channels.visual.embedder import ModelLoadError
 from reelcore.config import Settings
-from reelcore.embedder import ModelLoadError
 from reelcore.lock import StoreLocked
 from reelcore.runtime import Runtime
 from reelcore.status import Live, build_status, status_line
-from reelcore.store import StoreError
+from reelcore.storage.catalog import CatalogError
+from reelcore.storage.store import StoreError
 
 from .app import Deferred, build_app
 from .http_server import HttpServer

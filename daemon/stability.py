@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from reelcore.filetype import special_file_reason
+from reelcore.ingest.filetype import special_file_reason
 
 from .jobs import Job, WorkQueue
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from reelcore.config import RootSettings
-from reelcore.discovery import Root
+from reelcore.ingest.discovery import Root
 
 
 @dataclass(frozen=True)

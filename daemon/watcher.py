@@ -39,8 +39,8 @@ from watchdog.observers import Observer
 from watchdog.observers.api import BaseObserver
 from watchdog.observers.polling import PollingObserver
 
-from reelcore.discovery import utf8_name
-from reelcore.roots import offline_reason
+from reelcore.ingest.discovery import utf8_name
+from reelcore.ingest.roots import offline_reason
 
 from .jobs import Job, WorkQueue
 from .stability import StabilityTracker, delete_grace
@@ -148,7 +148,7 @@ class Watcher:
         return self._thread is not None and self._thread.is_alive() and time.monotonic() - self.heartbeat < stall
 
     def offline_reason(self, root: WatchedRoot, catalog_has_files: Callable[[], bool] | None = None) -> str | None:
-        """reelcore.roots' rule for `root`, with what this watcher saw (was it a mount point?)."""
+        """reelcore.ingest.roots' rule for `root`, with what this watcher saw (was it a mount point?)."""
         st = self._state(root)
         return offline_reason(root.path, catalog_has_files, was_mount=st is not None and st.was_mount)
 

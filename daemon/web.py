@@ -40,17 +40,17 @@ from starlette.routing import BaseRoute, Route
 from starlette.types import Scope
 
 from mcp_server.providers import ServiceUnavailable, work_slots
-from reelcore.catalog import CatalogError, FileRecord
 from reelcore.channels.fuse import search_channels
 from reelcore.channels.speech.transcript import get_transcript
+from reelcore.channels.visual.embedder import ModelLoadError
 from reelcore.clips import ClipMaker
 from reelcore.config import Settings
-from reelcore.embedder import ModelLoadError
-from reelcore.filetype import open_servable
-from reelcore.frames import filmstrip
+from reelcore.ingest.filetype import open_servable
 from reelcore.inputs import QueryError
-from reelcore.search import SearchService
-from reelcore.store import StoreError
+from reelcore.query.frames import filmstrip
+from reelcore.query.search import SearchService
+from reelcore.storage.catalog import CatalogError, FileRecord
+from reelcore.storage.store import StoreError
 from viewer import asset, page_html
 
 from .export_route import export_route
@@ -446,7 +446,7 @@ def _busy() -> Response:
 
 class _DescriptorResponse(FileResponse):
     """A FileResponse (Range requests, 206) over a descriptor already opened and checked
-    (reelcore.filetype.open_servable), never over the catalogued name again: on Linux
+    (reelcore.ingest.filetype.open_servable), never over the catalogued name again: on Linux
     /proc/self/fd/N reopens that very file even if its name has been swapped for a symlink since.
     The descriptor is closed when the response ends, however it ends."""
 

@@ -18,11 +18,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from reelcore.catalog import FAILED, FileRecord
 from reelcore.channels.base import ChannelUnavailable
-from reelcore.embedder import ModelLoadError
+from reelcore.channels.visual.embedder import ModelLoadError
 from reelcore.runtime import Runtime
-from reelcore.store import StoreError
+from reelcore.storage.catalog import FAILED, FileRecord
+from reelcore.storage.store import StoreError
 
 from .jobs import Job, WorkQueue
 from .stability import file_stat
@@ -235,7 +235,7 @@ class Worker:
 
     # -- jobs -------------------------------------------------------------------------------
     def _root_ok(self, root: WatchedRoot | None) -> bool:
-        """The root is available (reelcore.roots: never delete from an unmounted share's mount point)."""
+        """The root is available (reelcore.ingest.roots: never delete from an unmounted share's mount point)."""
         if root is None:
             return False
         why = self.watcher.offline_reason(root, lambda: bool(self.rt.catalog.in_root(str(root.path))))

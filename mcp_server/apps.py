@@ -21,11 +21,11 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp_types import BlobResourceContents, CallToolResult, EmbeddedResource, TextContent, ToolAnnotations
 from pydantic import BaseModel, Field
 
-from reelcore.catalog import CatalogError
 from reelcore.clips import MAX_SPAN, ClipMaker
-from reelcore.frames import filmstrip
 from reelcore.inputs import QueryError
-from reelcore.store import StoreError
+from reelcore.query.frames import filmstrip
+from reelcore.storage.catalog import CatalogError
+from reelcore.storage.store import StoreError
 from viewer import app_html
 
 from .providers import ServiceProvider, ServiceUnavailable, using

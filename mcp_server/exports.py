@@ -18,7 +18,7 @@ from pydantic import BaseModel, Field
 
 from reelcore.export import MAX_EXPORT_MOMENTS, ExportFile
 from reelcore.export.query import export_answer
-from reelcore.search import SearchService
+from reelcore.query.search import SearchService
 
 from .providers import ServiceProvider
 

@@ -23,11 +23,11 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, Protocol, runtime_checkable
 
+from reelcore.channels.visual.embedder import Embedder
 from reelcore.config import Settings
-from reelcore.embedder import Embedder
 from reelcore.lock import StoreLocked
+from reelcore.query.search import SearchService, TextEmbeddingCache
 from reelcore.runtime import Runtime
-from reelcore.search import SearchService, TextEmbeddingCache
 
 log = logging.getLogger(__name__)
 

@@ -40,17 +40,17 @@ from mcp_types import CallToolResult, ContentBlock, ImageContent, TextContent, T
 from pydantic import BaseModel, Field
 from starlette.applications import Starlette
 
-from reelcore.catalog import CatalogError
 from reelcore.channels.fuse import search_channels
 from reelcore.channels.people.scenes import find_scenes_people
 from reelcore.channels.scenes_said import find_scenes_channels
 from reelcore.channels.speech.transcript import get_transcript as get_transcript_of
+from reelcore.channels.visual.embedder import ModelLoadError
 from reelcore.config import Settings
-from reelcore.embedder import ModelLoadError
 from reelcore.inputs import MAX_IMAGE_BASE64, MAX_OFFSET, TIMELINE_PEAKS, TIMELINE_POINTS, QueryError
 from reelcore.models import FrameOut, ScenesOut, SearchOut, StatusOut, TimelineOut, TranscriptOut, VideoListOut
-from reelcore.search import SearchService
-from reelcore.store import StoreError
+from reelcore.query.search import SearchService
+from reelcore.storage.catalog import CatalogError
+from reelcore.storage.store import StoreError
 
 from .apps import build_apps, ui_meta
 from .exports import register_export_tool

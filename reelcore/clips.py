@@ -13,7 +13,7 @@ CPU-bound), at most MAX_WAITING requests waiting for it (more get "busy, try aga
 stall guard: an encode whose source delivers no frame for STALL_SECONDS (a file on a hung share)
 is abandoned with a clear error, its partial file never becomes a clip, and the encoder is free
 for the next request. The source is opened once and checked by its descriptor
-(reelcore.filetype.open_servable): a file swapped for a symlink is never read out.
+(reelcore.ingest.filetype.open_servable): a file swapped for a symlink is never read out.
 """
 
 from __future__ import annotations
@@ -33,9 +33,9 @@ import av
 import av.error
 import numpy as np
 
-from .catalog import Catalog, FileRecord
-from .filetype import open_servable
+from .ingest.filetype import open_servable
 from .inputs import QueryError, resolve_video
+from .storage.catalog import Catalog, FileRecord
 
 log = logging.getLogger(__name__)
 

@@ -147,7 +147,7 @@ class DaemonSettings(_Section):
 class IndexSettings(_Section):
     # Start the next file's probe + decoder (its own bounded frame queue) as soon as this file's
     # decoder has finished, while its last batches embed: no idle core between short files.
-    # Commits, cursor and "indexed" stay per file and in order (reelcore/indexer.py).
+    # Commits, cursor and "indexed" stay per file and in order (reelcore/channels/visual/indexer.py).
     prefetch_next: bool = True
 
 

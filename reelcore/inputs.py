@@ -18,9 +18,9 @@ from urllib.parse import unquote, urlparse
 
 from PIL import Image, UnidentifiedImageError
 
-from .catalog import FAILED, Catalog, FileRecord
-from .globsql import glob_match
-from .shared import RemoteRecord, StoreDirectory
+from .query.globsql import glob_match
+from .storage.catalog import FAILED, Catalog, FileRecord
+from .storage.shared import RemoteRecord, StoreDirectory
 
 # Bounds of request parameters, checked here once for every face (MCP schemas show the same numbers;
 # HTTP and the CLI get the same QueryError). Query length and result limits come from the settings.

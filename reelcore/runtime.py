@@ -10,17 +10,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .catalog import Catalog
+from .channels.visual.embedder import Embedder
 from .config import Settings
-from .discovery import Reconciler, Root
-from .embedder import Embedder
+from .ingest.discovery import Reconciler, Root
 from .lock import DataDirLock
 from .progress import Progress
-from .store import FrameStore, StoreError, Thumbnails, collection_name
+from .storage.catalog import Catalog
+from .storage.store import FrameStore, StoreError, Thumbnails, collection_name
 
 if TYPE_CHECKING:
     from .channels.passes import ChannelPasses
-    from .indexer import Indexer
+    from .channels.visual.indexer import Indexer
 
 log = logging.getLogger(__name__)
 
@@ -118,7 +118,7 @@ class Runtime:
 
     def indexer(self) -> Indexer:
         # Imported here for start-up speed: the indexer pulls in PyAV, which a no-op run never needs.
-        from .indexer import Indexer
+        from .channels.visual.indexer import Indexer
 
         return Indexer(self.settings, self.catalog, self.store, self.embedder, self.thumbs, self.progress)
 

@@ -18,12 +18,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .catalog import FAILED, INDEXED, Catalog
 from .config import Settings
 from .models import FailedOut, StatusOut
+from .storage.catalog import FAILED, INDEXED, Catalog
 
 if TYPE_CHECKING:  # type only
-    from .readdeps import StatusSource
+    from .query.readdeps import StatusSource
 
 MAX_FAILED = 100  # failed files listed in a status (the counts are always complete)
 
@@ -39,7 +39,7 @@ class Live:
     waiting: str | None = None  # what start-up waits for, e.g. the model download (retrying)
     queued: int = 0
     settling: int = 0
-    progress: dict[str, Any] = field(default_factory=dict)  # reelcore.indexer.Progress.snapshot()
+    progress: dict[str, Any] = field(default_factory=dict)  # reelcore.channels.visual.indexer.Progress.snapshot()
     roots: list[dict[str, Any]] = field(default_factory=list)  # the watcher's view of each root
     recent: list[dict[str, Any]] = field(default_factory=list)  # last finished files
     unavailable: dict[str, str] = field(default_factory=dict)  # channel -> why its engine cannot run now
@@ -187,7 +187,7 @@ def _dir_size(path: Path) -> int:
 def collect_status(settings: Settings, service: dict[str, Any] | None = None) -> dict[str, Any]:
     """`reelfind status`: the builder over a read-only look at the catalog, plus the service's live
     status (GET /status) when one runs."""
-    from .embedder import Embedder  # function-level: keeps torch/open_clip out of a plain import
+    from .channels.visual.embedder import Embedder  # function-level: keeps torch/open_clip out of a plain import
 
     identity = Embedder(settings.model).identity
     catalog = Catalog(settings.catalog_path)

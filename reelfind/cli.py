@@ -65,10 +65,10 @@ def setup_logging(settings: Settings, quiet_console: bool = False) -> None:
 def _open_or_exit(settings: Settings, command: str):
     """Runtime.open with the data-dir lock; a store or catalog that cannot be opened is one clear
     error (exit 2), not a traceback. StoreLocked is left to the caller."""
-    from reelcore.catalog import CatalogError
-    from reelcore.embedder import ModelLoadError
+    from reelcore.channels.visual.embedder import ModelLoadError
     from reelcore.runtime import Runtime
-    from reelcore.store import StoreError
+    from reelcore.storage.catalog import CatalogError
+    from reelcore.storage.store import StoreError
 
     try:
         return Runtime.open(settings, command)
@@ -109,9 +109,9 @@ def index(
     json_out: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
     """Index folders or files: new, changed and moved files are (re)indexed, unchanged ones skipped."""
-    from reelcore.discovery import Plan, Root
-    from reelcore.embedder import ModelLoadError
-    from reelcore.store import StoreError
+    from reelcore.channels.visual.embedder import ModelLoadError
+    from reelcore.ingest.discovery import Plan, Root
+    from reelcore.storage.store import StoreError
 
     settings = _settings(config)
     setup_logging(settings, quiet_console=True)
@@ -291,11 +291,11 @@ def search(
                                             show_default=False)] = None,
 ) -> None:
     """Find moments that match a description (file, start-end seconds, peak time, score, channels)."""
-    from reelcore.embedder import ModelLoadError
+    from reelcore.channels.visual.embedder import ModelLoadError
     from reelcore.endpoint import service_url
     from reelcore.lock import StoreLocked
-    from reelcore.search import QueryError, SearchService
-    from reelcore.store import StoreError
+    from reelcore.query.search import QueryError, SearchService
+    from reelcore.storage.store import StoreError
 
     settings = _settings(config)
     setup_logging(settings, quiet_console=True)
@@ -446,10 +446,10 @@ def export_cmd(
 ) -> None:
     """Export moments as markers and subclips for Premiere, Resolve, Final Cut or Avid, with each file's own
     timecode: a search (--query), scenes (--all-of), a video's peaks (--video --query) or a selection (--moment)."""
-    from reelcore.embedder import ModelLoadError
+    from reelcore.channels.visual.embedder import ModelLoadError
     from reelcore.endpoint import service_url
     from reelcore.lock import StoreLocked
-    from reelcore.store import StoreError
+    from reelcore.storage.store import StoreError
     from reelfind import exporting
 
     settings = _settings(config)
@@ -481,7 +481,7 @@ def export_cmd(
         raise typer.Exit(3) from None
     try:
         from reelcore.export.query import export_answer
-        from reelcore.search import SearchService
+        from reelcore.query.search import SearchService
 
         svc = SearchService(settings, rt.catalog, rt.store, rt.embedder, rt.thumbs)
         _export_to(output, fmt, lambda f: export_answer(svc, f, query=query, concepts=concepts, video=video,
@@ -503,9 +503,9 @@ def list_files(
     json_out: Annotated[bool, typer.Option("--json", help="Print the files as JSON.")] = False,
 ) -> None:
     """Files reelfind knows: state, duration, frames and notes (why a file failed, decode problems)."""
-    from reelcore.catalog import STATES, Catalog, CatalogError
     from reelcore.inputs import glob_match
-    from reelcore.overview import video_out
+    from reelcore.query.overview import video_out
+    from reelcore.storage.catalog import STATES, Catalog, CatalogError
 
     settings = _settings(config)
     setup_logging(settings, quiet_console=True)
@@ -543,8 +543,8 @@ def status(
 ) -> None:
     """Counts per state, failed files with reasons, store size and model identity."""
     from daemon.handoff import service_status
-    from reelcore.catalog import CatalogError
     from reelcore.status import collect_status
+    from reelcore.storage.catalog import CatalogError
 
     settings = _settings(config)
     setup_logging(settings, quiet_console=True)
@@ -602,8 +602,8 @@ def transcript(
     from reelcore.channels.speech.transcript import FORMATS, get_transcript, render
     from reelcore.endpoint import service_url
     from reelcore.lock import StoreLocked
-    from reelcore.search import QueryError, SearchService
-    from reelcore.store import StoreError
+    from reelcore.query.search import QueryError, SearchService
+    from reelcore.storage.store import StoreError
 
     settings = _settings(config)
     setup_logging(settings, quiet_console=True)
@@ -652,7 +652,7 @@ def forget(
     """Delete one channel's records and states (the visual index stays); it is redone when enabled."""
     from reelcore.channels.registry import channel_names
     from reelcore.lock import StoreLocked
-    from reelcore.store import StoreError
+    from reelcore.storage.store import StoreError
 
     settings = _settings(config)
     setup_logging(settings, quiet_console=True)

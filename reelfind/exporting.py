@@ -18,8 +18,8 @@ from reelcore.inputs import QueryError
 
 
 def export_selection_cli(settings: Settings, specs: list[str], fmt: Format, label: str | None) -> ExportFile:
-    from reelcore.catalog import Catalog
     from reelcore.export.query import catalog_lookup, export_selection
+    from reelcore.storage.catalog import Catalog
 
     items = [parse_moment(s, "--moment") for s in specs]
     catalog = Catalog(settings.catalog_path)

@@ -170,14 +170,14 @@ def _together(settings: Settings, names: list[str], concepts: list[str], limit: 
         except RemoteToolError as e:
             err.print(f"[red]error:[/red] {e}")
             raise typer.Exit(2) from None
-    from reelcore.catalog import CatalogError
     from reelcore.channels.people.scenes import find_scenes_people
-    from reelcore.embedder import ModelLoadError
+    from reelcore.channels.visual.embedder import ModelLoadError
     from reelcore.inputs import QueryError
     from reelcore.lock import StoreLocked
+    from reelcore.query.search import SearchService
     from reelcore.runtime import Runtime
-    from reelcore.search import SearchService
-    from reelcore.store import StoreError
+    from reelcore.storage.catalog import CatalogError
+    from reelcore.storage.store import StoreError
 
     try:
         rt = Runtime.open(settings, "people")

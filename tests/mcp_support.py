@@ -17,7 +17,7 @@ import jsonschema
 from PIL import Image
 
 from reelcore.config import Settings
-from reelcore.discovery import Root
+from reelcore.ingest.discovery import Root
 from reelcore.runtime import Runtime
 from tests.conftest import FOOTAGE, REPO, tiny_env, tiny_settings
 

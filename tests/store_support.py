@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from reelcore.store import FrameStore
+from reelcore.storage.store import FrameStore
 
 
 def stored_ids(store: FrameStore, page: int = 5000) -> set[str]:

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from reelcore.catalog import MIGRATIONS, Catalog, CatalogError
+from reelcore.storage.catalog import MIGRATIONS, Catalog, CatalogError
 
 from .conftest import REPO
 
@@ -21,8 +21,8 @@ def test_migration_run_meanwhile_by_another_process_is_not_an_error(tmp_path, mo
         v = real.fget(self)
         if not getattr(self, "_raced", False):
             self._raced = True
-            subprocess.run([sys.executable, "-c", f"from reelcore.catalog import Catalog; Catalog(__import__('pathlib')"
-                            f".Path({str(path)!r})).close()"], cwd=REPO, check=True)
+            subprocess.run([sys.executable, "-c", "from reelcore.storage.catalog import Catalog; "
+                            f"Catalog(__import__('pathlib').Path({str(path)!r})).close()"], cwd=REPO, check=True)
         return v
 
     monkeypatch.setattr(Catalog, "schema_version", property(stale_version))
@@ -46,7 +46,7 @@ def test_catalog_from_a_newer_reelfind_is_a_clear_error(tmp_path):
 def test_a_v1_catalog_is_upgraded_in_place_keeping_its_rows(tmp_path):
     """Old catalogs are migrated, never rebuilt: a row written by the first schema survives, and
     gains the v3 column (short_at_ms) and the store_ops table the indexer now writes to."""
-    from reelcore.catalog import DELETE_VIDEO, _statements
+    from reelcore.storage.catalog import DELETE_VIDEO, _statements
 
     path = tmp_path / "catalog.sqlite3"
     db = sqlite3.connect(path)

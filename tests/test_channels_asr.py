@@ -14,7 +14,7 @@ import pytest
 from reelcore.channels.speech import asr
 from reelcore.channels.speech.channel import asr_identity
 from reelcore.channels.state import ChannelStates
-from reelcore.discovery import Root
+from reelcore.ingest.discovery import Root
 from reelcore.runtime import Runtime
 from tests.conftest import tiny_settings
 from tests.speech_support import CUES, have_tools, long_talking_clip, talking_clip

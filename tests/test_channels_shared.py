@@ -10,9 +10,9 @@ import pytest
 
 from reelcore.channels.fuse import search_channels
 from reelcore.channels.speech.transcript import get_transcript
-from reelcore.discovery import Root
+from reelcore.ingest.discovery import Root
+from reelcore.query.search import SearchService
 from reelcore.runtime import Runtime
-from reelcore.search import SearchService
 from tests.conftest import tiny_settings
 from tests.speech_support import CUES, have_tools, srt_text, talking_clip
 from tests.store_support import chroma_server

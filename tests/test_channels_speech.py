@@ -15,10 +15,10 @@ import sys
 import anyio
 import pytest
 
-from reelcore.catalog import MIGRATIONS, Catalog
 from reelcore.channels.state import ChannelStates
-from reelcore.discovery import Root
+from reelcore.ingest.discovery import Root
 from reelcore.runtime import Runtime
+from reelcore.storage.catalog import MIGRATIONS, Catalog
 from tests.conftest import REPO, tiny_env, tiny_settings
 from tests.speech_support import CUES, have_tools, srt_text, talking_clip, vtt_text
 
@@ -59,7 +59,7 @@ def test_existing_catalog_upgrades_in_place_visual_state_carried_nothing_reindex
     talking_clip(clips / "b.mp4", say="the river rose")
     s = tiny_settings(tmp_path / "data")
     # The catalog as the code before channels made it (schema v4, with short_reads): the first 4 migrations only.
-    monkeypatch.setattr("reelcore.catalog.MIGRATIONS", MIGRATIONS[:4])
+    monkeypatch.setattr("reelcore.storage.catalog.MIGRATIONS", MIGRATIONS[:4])
     rt = Runtime.open(s, "test")
     try:
         plan = rt.reconciler().reconcile(Root(clips))
@@ -69,7 +69,7 @@ def test_existing_catalog_upgrades_in_place_visual_state_carried_nothing_reindex
     finally:
         rt.close()
     before = visual_rows(s.catalog_path)
-    monkeypatch.setattr("reelcore.catalog.MIGRATIONS", MIGRATIONS)
+    monkeypatch.setattr("reelcore.storage.catalog.MIGRATIONS", MIGRATIONS)
     rt = Runtime.open(s, "test")
     try:
         assert rt.catalog.schema_version == len(MIGRATIONS)

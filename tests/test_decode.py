@@ -1,4 +1,4 @@
-"""reelcore.decode: sampling, spans, cuts, rotation, timestamps and broken files."""
+"""reelcore.media.decode: sampling, spans, cuts, rotation, timestamps and broken files."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from reelcore.config import SamplingSettings
-from reelcore.decode import DecodeError, DecodeReport, SampledFrame, probe, resolve_mode, sample_frames
+from reelcore.media.decode import DecodeError, DecodeReport, SampledFrame, probe, resolve_mode, sample_frames
 from tests.synthetic import BLACK, BLUE, GREEN, GREY, RED, WHITE, YELLOW, make_clip, make_vfr_clip
 
 FOOTAGE = Path(__file__).resolve().parents[1].parent / "shared" / "footage"

@@ -15,9 +15,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from reelcore.discovery import Root
+from reelcore.ingest.discovery import Root
+from reelcore.query.search import SearchService
 from reelcore.runtime import Runtime
-from reelcore.search import SearchService
 
 from .conftest import FOOTAGE, REPO, TINY_MODEL, tiny_env, tiny_settings
 from .store_support import stored_ids
@@ -88,7 +88,7 @@ def test_kill_after_a_move_is_recorded_then_moved_back_leaves_no_ghost_path(tmp_
     path looked unchanged, and its vectors kept pointing at a path that no longer exists."""
     root, data = _setup(tmp_path, "asl_book.mkv")
     (root / "asl_book.mkv").rename(root / "moved.mkv")
-    _index(root, data, crash="reelcore.store:FrameStore.set_path:after")
+    _index(root, data, crash="reelcore.storage.store:FrameStore.set_path:after")
     (root / "moved.mkv").rename(root / "asl_book.mkv")  # moved back before the next run
     _index(root, data)
     rows = _consistent(data)
@@ -108,7 +108,7 @@ def test_kill_right_after_the_catalog_move_heals(tmp_path):
     root, data = _setup(tmp_path, "asl_book.mkv")
     before = _vectors(data)
     (root / "asl_book.mkv").rename(root / "moved.mkv")
-    _index(root, data, crash="reelcore.catalog:Catalog.move:after")
+    _index(root, data, crash="reelcore.storage.catalog:Catalog.move:after")
     _index(root, data)
     moved = str(root / "moved.mkv")
     assert sorted(_consistent(data).values()) == [moved]
@@ -131,7 +131,7 @@ def test_kill_right_after_the_catalog_move_heals(tmp_path):
 def test_kill_after_a_deleted_file_left_the_catalog_removes_its_vectors_and_thumbnails(tmp_path):
     root, data = _setup(tmp_path, "asl_book.mkv", "asl_walk.mkv")
     (root / "asl_walk.mkv").unlink()
-    _index(root, data, crash="reelcore.catalog:Catalog.remove:after")
+    _index(root, data, crash="reelcore.storage.catalog:Catalog.remove:after")
     _index(root, data)
     assert sorted(_consistent(data).values()) == [str(root / "asl_book.mkv")]
 
@@ -143,9 +143,9 @@ def test_kill_after_a_file_changed_twice_leaves_no_orphan_of_the_middle_version(
     root, data = _setup(tmp_path, "asl_book.mkv")
     target = root / "asl_book.mkv"
     shutil.copy(FOOTAGE / "car-detection.mp4", target)  # v2
-    _index(root, data, crash="reelcore.indexer:Indexer._commit:after")
+    _index(root, data, crash="reelcore.channels.visual.indexer:Indexer._commit:after")
     shutil.copy(FOOTAGE / "asl_walk.mkv", target)  # v3
-    _index(root, data, crash="reelcore.catalog:Catalog.update:after:fingerprint,stale_video_id")
+    _index(root, data, crash="reelcore.storage.catalog:Catalog.update:after:fingerprint,stale_video_id")
     _index(root, data)
     rows = _consistent(data)
     assert list(rows.values()) == [str(target)]
@@ -154,7 +154,7 @@ def test_kill_after_a_file_changed_twice_leaves_no_orphan_of_the_middle_version(
 def test_kill_inside_a_copy_heals_without_ghosts(tmp_path):
     root, data = _setup(tmp_path, "asl_book.mkv")
     shutil.copy(root / "asl_book.mkv", root / "copy.mkv")
-    _index(root, data, crash="reelcore.store:FrameStore.upsert:after")  # copies stored, row still pending
+    _index(root, data, crash="reelcore.storage.store:FrameStore.upsert:after")  # copies stored, row still pending
     _index(root, data)
     rows = _consistent(data)
     assert sorted(rows.values()) == [str(root / "asl_book.mkv"), str(root / "copy.mkv")]

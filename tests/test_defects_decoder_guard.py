@@ -20,9 +20,9 @@ from pathlib import Path
 
 import pytest
 
-import reelcore.decode as decode_mod
-import reelcore.indexer as indexer_mod
-from reelcore.discovery import Root
+import reelcore.channels.visual.indexer as indexer_mod
+import reelcore.media.decode as decode_mod
+from reelcore.ingest.discovery import Root
 from reelcore.runtime import Runtime
 
 from .conftest import FOOTAGE, TINY_MODEL, tiny_env, tiny_settings
@@ -112,7 +112,7 @@ def test_a_file_that_kills_the_process_mid_decode_is_given_up_after_max_attempts
     clip = Path(shutil.copy(FOOTAGE / "asl_walk.mkv", root / "killer.mkv"))
     data = tmp_path / "data"
     env = tiny_env(data, REELFIND_DAEMON__MAX_ATTEMPTS="2")
-    crash = dict(env, REELFIND_TEST_CRASH="reelcore.store:Thumbnails.save:before")  # first sampled frame
+    crash = dict(env, REELFIND_TEST_CRASH="reelcore.storage.store:Thumbnails.save:before")  # first sampled frame
 
     def run(e: dict[str, str], *args: str) -> subprocess.CompletedProcess:
         return subprocess.run([sys.executable, "-m", "tests.crashpoints", "--", *args], env=e, cwd=REPO,

@@ -13,7 +13,7 @@ import sys
 import threading
 from pathlib import Path
 
-from reelcore.discovery import Root
+from reelcore.ingest.discovery import Root
 from reelcore.runtime import Runtime
 
 from .conftest import FOOTAGE, TINY_MODEL, tiny_env, tiny_settings
@@ -88,7 +88,7 @@ def test_kill_9_right_after_the_identity_write_then_rerun_gives_every_frame(tmp_
     instant the catalog update that carries the new identity returns; a second run finishes."""
     root, data, frames = _index_with_a(tmp_path)
     env = _env_b(data)
-    env["REELFIND_TEST_CRASH"] = "reelcore.catalog:Catalog.update:after:state=indexing,model_identity"
+    env["REELFIND_TEST_CRASH"] = "reelcore.storage.catalog:Catalog.update:after:state=indexing,model_identity"
     r = subprocess.run([sys.executable, "-m", "tests.crashpoints", "--", "index", str(root)], env=env,
                        capture_output=True, text=True, timeout=180, cwd=Path(__file__).parents[1])
     assert r.returncode == -9 and "crashpoint reached" in r.stderr, r.stderr[-2000:]

@@ -18,9 +18,9 @@ import sys
 import av.error
 import pytest
 
-import reelcore.decode as decode_mod
-import reelcore.indexer as indexer_mod
-from reelcore.discovery import Root
+import reelcore.channels.visual.indexer as indexer_mod
+import reelcore.media.decode as decode_mod
+from reelcore.ingest.discovery import Root
 from reelcore.runtime import Runtime
 
 from .conftest import BAD, FOOTAGE, REPO, TINY_MODEL, tiny_env, tiny_settings
@@ -36,7 +36,7 @@ def half_done(tmp_path):
     root.mkdir()
     shutil.copy(FOOTAGE / CLIP, root / CLIP)
     env = tiny_env(tmp_path / "data", REELFIND_MODEL__BATCH_SIZE="4",
-                   REELFIND_TEST_CRASH="reelcore.tries:Tries.finish:before")
+                   REELFIND_TEST_CRASH="reelcore.ingest.tries:Tries.finish:before")
     r = subprocess.run([sys.executable, "-m", "tests.crashpoints", "--", "index", str(root)], env=env,
                        cwd=REPO, capture_output=True, text=True, timeout=180)
     assert r.returncode == -9, r.stderr[-2000:]

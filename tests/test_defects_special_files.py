@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from reelcore.discovery import Root
-from reelcore.filetype import special_file_reason
-from reelcore.fingerprint import fingerprint
+from reelcore.ingest.discovery import Root
+from reelcore.ingest.filetype import special_file_reason
+from reelcore.ingest.fingerprint import fingerprint
 from reelcore.runtime import Runtime
 
 from .conftest import FOOTAGE, tiny_env, tiny_settings

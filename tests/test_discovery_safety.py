@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from reelcore.discovery import Root, confirmed_gone
+from reelcore.ingest.discovery import Root, confirmed_gone
 from reelcore.runtime import Runtime
 
 from .conftest import FOOTAGE, tiny_settings

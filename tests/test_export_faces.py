@@ -23,10 +23,10 @@ from mcp import Client
 
 from mcp_server.providers import RuntimeProvider
 from mcp_server.server import build_server
-from reelcore.catalog import Catalog
 from reelcore.config import Settings
-from reelcore.discovery import Root
+from reelcore.ingest.discovery import Root
 from reelcore.runtime import Runtime
+from reelcore.storage.catalog import Catalog
 from tests.conftest import tiny_env, tiny_settings
 from tests.export_support import MEDIA, expected_frames, make_media, parse_edl, total_frames
 from tests.mcp_support import QueryOnlyFace, free_port

@@ -26,11 +26,11 @@ from daemon.http_server import HttpServer
 from daemon.web import viewer_routes
 from mcp_server.providers import ServiceUnavailable
 from reelcore import clips as clips_mod
-from reelcore import filetype
-from reelcore.catalog import Catalog
-from reelcore.embedder import Embedder
-from reelcore.search import SearchService
-from reelcore.store import FrameStore, Thumbnails
+from reelcore.channels.visual.embedder import Embedder
+from reelcore.ingest import filetype
+from reelcore.query.search import SearchService
+from reelcore.storage.catalog import Catalog
+from reelcore.storage.store import FrameStore, Thumbnails
 
 from .conftest import FOOTAGE, tiny_settings
 from .test_daemon_support import wait_for

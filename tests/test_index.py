@@ -16,10 +16,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from reelcore.decode import probe
-from reelcore.discovery import Root
+from reelcore.ingest.discovery import Root
+from reelcore.media.decode import probe
+from reelcore.query.search import SearchService
 from reelcore.runtime import Runtime
-from reelcore.search import SearchService
 
 from .conftest import BAD, FOOTAGE, TINY_MODEL, real_clips, tiny_env, tiny_settings
 from .store_support import stored_ids
@@ -443,7 +443,7 @@ def test_switching_models_restarts_a_half_indexed_file_from_the_beginning(small_
 
 
 def test_a_store_outage_is_not_blamed_on_the_file(tmp_path, chroma_server):
-    from reelcore.store import StoreError
+    from reelcore.storage.store import StoreError
 
     settings = tiny_settings(tmp_path / "data", store={"url": chroma_server})
     rt = Runtime.open(settings, "test")
@@ -460,7 +460,7 @@ def test_a_store_outage_is_not_blamed_on_the_file(tmp_path, chroma_server):
 
 
 def test_collection_names_stay_valid_and_distinct_when_shortened():
-    from reelcore.store import collection_name
+    from reelcore.storage.store import collection_name
 
     a = collection_name("reelfind", "x" * 80 + "-a")
     b = collection_name("reelfind", "x" * 80 + "-b")
@@ -470,8 +470,8 @@ def test_collection_names_stay_valid_and_distinct_when_shortened():
 
 
 def test_two_checkpoints_with_the_same_file_name_get_different_identities(tmp_path):
+    from reelcore.channels.visual.embedder import Embedder
     from reelcore.config import ModelSettings
-    from reelcore.embedder import Embedder
 
     ids = []
     for sub, content in (("a", b"one" * 1000), ("b", b"two" * 1000)):

@@ -4,7 +4,7 @@ Walks every module of the project's packages with `ast` (nothing is imported), b
 of project-internal imports, module-level and function-level alike (a function-level import may
 not hide a cycle). The cycle check is run twice: on what runs, and with `if TYPE_CHECKING:` blocks
 included (a type-only import back into a caller is the same coupling, only hidden: the read-side
-views take narrow protocols from reelcore.readdeps instead of SearchService).
+views take narrow protocols from reelcore.query.readdeps instead of SearchService).
 """
 
 from __future__ import annotations
@@ -115,7 +115,7 @@ def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
 
 def test_the_graph_sees_real_imports() -> None:
     g = _graph()
-    assert "reelcore.catalog" in g["reelcore.runtime"]
+    assert "reelcore.storage.catalog" in g["reelcore.runtime"]
     assert "mcp_server.server" in g["daemon.service"]  # package-level `from mcp_server.server import ...`
 
 

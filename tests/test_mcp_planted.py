@@ -21,12 +21,12 @@ from mcp import Client
 
 from mcp_server.providers import RuntimeProvider
 from mcp_server.server import build_server
-from reelcore.catalog import Catalog
+from reelcore.channels.visual.embedder import Embedder
 from reelcore.config import Settings
-from reelcore.discovery import Root
-from reelcore.embedder import Embedder
+from reelcore.ingest.discovery import Root
 from reelcore.runtime import Runtime
-from reelcore.store import FrameStore, Thumbnails
+from reelcore.storage.catalog import Catalog
+from reelcore.storage.store import FrameStore, Thumbnails
 from tests.mcp_support import image_blocks, png_base64
 
 pytestmark = pytest.mark.timeout(120)

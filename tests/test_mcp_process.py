@@ -18,7 +18,7 @@ from mcp import Client
 from mcp_server.providers import LocalProvider, RuntimeProvider
 from mcp_server.server import build_server
 from mcp_server.stdio_bridge import Backends
-from reelcore.discovery import Root
+from reelcore.ingest.discovery import Root
 from reelcore.lock import DataDirLock, is_locked, read_owner
 from reelcore.runtime import Runtime
 from tests.conftest import REPO, tiny_env, tiny_settings

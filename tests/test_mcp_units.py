@@ -17,13 +17,12 @@ from starlette.testclient import TestClient
 from daemon.httpguard import BearerAuth
 from mcp_server.providers import LocalProvider, ServiceUnavailable
 from mcp_server.server import _image
-from reelcore.catalog import FAILED, INDEXED, Catalog
 from reelcore.config import Settings
 from reelcore.endpoint import service_url
-from reelcore.heatmap import colormap, render_strip
 from reelcore.inputs import QueryError, decode_image, file_uri, glob_match, resolve_video
 from reelcore.lock import DataDirLock
-from reelcore.scoring import (
+from reelcore.query.heatmap import colormap, render_strip
+from reelcore.query.scoring import (
     Background,
     background_of,
     bin_timeline,
@@ -32,7 +31,8 @@ from reelcore.scoring import (
     frame_at,
     snap_to_shots,
 )
-from reelcore.search import relevance_floor
+from reelcore.query.search import relevance_floor
+from reelcore.storage.catalog import FAILED, INDEXED, Catalog
 
 # -- scoring ----------------------------------------------------------------------------------------
 

@@ -54,7 +54,7 @@ def test_only_the_five_point_landmark_model_is_used():
     from pathlib import Path
 
     import reelcore.channels.people as pkg
-    from reelcore.decode import sample_frames
+    from reelcore.media.decode import sample_frames
 
     s = PeopleSettings()
     frame = next(iter(sample_frames(str(FOOTAGE / "asl_book.mkv"), sampling_for(s))))

@@ -9,9 +9,9 @@ import pytest
 import torch
 from PIL import Image
 
+from reelcore.channels.visual.embedder import Embedder
 from reelcore.config import ModelSettings
-from reelcore.embedder import Embedder
-from reelcore.store import FrameRecord, FrameStore
+from reelcore.storage.store import FrameRecord, FrameStore
 
 from .conftest import TINY_MODEL, tiny_settings
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from reelcore.discovery import Root
+from reelcore.ingest.discovery import Root
 from reelcore.runtime import Runtime
 
 from .conftest import REPO, TINY_MODEL, tiny_env, tiny_settings
@@ -122,7 +122,7 @@ def test_kill_9_with_two_files_in_flight_then_rerun_gives_the_clean_set(clips, t
     # Killed right after the second file's head start: its attempt counted and its decoder running,
     # while the first file's last batches embed (the first file is not marked indexed yet).
     env = tiny_env(data, REELFIND_MODEL__BATCH_SIZE="4",
-                   REELFIND_TEST_CRASH="reelcore.indexer:Indexer.prepare:after@2")
+                   REELFIND_TEST_CRASH="reelcore.channels.visual.indexer:Indexer.prepare:after@2")
     r = subprocess.run([sys.executable, "-m", "tests.crashpoints", "--", "index", str(clips)], env=env,
                        cwd=REPO, capture_output=True, text=True, timeout=180)
     assert r.returncode == -9 and "crashpoint reached" in r.stderr, r.stderr[-2000:]

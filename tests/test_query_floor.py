@@ -11,11 +11,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from reelcore.catalog import Catalog
-from reelcore.embedder import Embedder
-from reelcore.scoring import WEAK_Z
-from reelcore.search import SearchService, relevance_floor
-from reelcore.store import FrameRecord, FrameStore, Thumbnails, frame_id
+from reelcore.channels.visual.embedder import Embedder
+from reelcore.query.scoring import WEAK_Z
+from reelcore.query.search import SearchService, relevance_floor
+from reelcore.storage.catalog import Catalog
+from reelcore.storage.store import FrameRecord, FrameStore, Thumbnails, frame_id
 
 from .conftest import tiny_settings
 

@@ -18,12 +18,12 @@ import numpy as np
 import pytest
 
 from reelcore import status as status_mod
-from reelcore.catalog import Catalog
-from reelcore.embedder import Embedder
-from reelcore.globsql import NAME_SQL
+from reelcore.channels.visual.embedder import Embedder
 from reelcore.inputs import QueryError
-from reelcore.search import SearchService
-from reelcore.store import FrameRecord, FrameStore, Thumbnails
+from reelcore.query.globsql import NAME_SQL
+from reelcore.query.search import SearchService
+from reelcore.storage.catalog import Catalog
+from reelcore.storage.store import FrameRecord, FrameStore, Thumbnails
 
 from .conftest import tiny_settings
 

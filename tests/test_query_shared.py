@@ -18,10 +18,10 @@ from pathlib import Path
 
 import pytest
 
-from reelcore.discovery import Root
+from reelcore.ingest.discovery import Root
+from reelcore.query.search import SearchService
 from reelcore.runtime import Runtime
-from reelcore.search import SearchService
-from reelcore.shared import RemoteRecord
+from reelcore.storage.shared import RemoteRecord
 
 from .conftest import copy_clips, tiny_settings
 

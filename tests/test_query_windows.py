@@ -13,12 +13,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from reelcore import frames as frames_mod
-from reelcore import scenes as scenes_mod
-from reelcore.catalog import Catalog
-from reelcore.embedder import Embedder
-from reelcore.search import SearchService
-from reelcore.store import FrameRecord, FrameStore, Thumbnails, frame_id
+from reelcore.channels.visual.embedder import Embedder
+from reelcore.query import frames as frames_mod
+from reelcore.query import scenes as scenes_mod
+from reelcore.query.search import SearchService
+from reelcore.storage.catalog import Catalog
+from reelcore.storage.store import FrameRecord, FrameStore, Thumbnails, frame_id
 
 from .conftest import tiny_settings
 from .store_support import count_window_reads

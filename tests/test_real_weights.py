@@ -11,9 +11,9 @@ import os
 
 import pytest
 
-from reelcore.discovery import Root
+from reelcore.ingest.discovery import Root
+from reelcore.query.search import SearchService
 from reelcore.runtime import Runtime
-from reelcore.search import SearchService
 
 from .conftest import FOOTAGE, tiny_settings
 

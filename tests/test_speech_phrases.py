@@ -10,7 +10,7 @@ import threading
 import pytest
 
 from reelcore.channels.speech.fts import SpeechFTS
-from reelcore.discovery import Root
+from reelcore.ingest.discovery import Root
 from reelcore.runtime import Runtime
 from tests.conftest import tiny_settings
 from tests.speech_support import have_tools, srt_text, talking_clip

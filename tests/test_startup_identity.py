@@ -8,13 +8,13 @@ import threading
 
 import pytest
 
+from reelcore.channels.visual.embedder import Embedder, ModelLoadError
+from reelcore.channels.visual.modelcfg import builtin_config_dir, find_model_config
 from reelcore.config import ModelSettings
-from reelcore.discovery import Root
-from reelcore.embedder import Embedder, ModelLoadError
-from reelcore.fingerprint import fingerprint
-from reelcore.modelcfg import builtin_config_dir, find_model_config
+from reelcore.ingest.discovery import Root
+from reelcore.ingest.fingerprint import fingerprint
 from reelcore.runtime import Runtime
-from reelcore.store import StoreError
+from reelcore.storage.store import StoreError
 
 from .conftest import TINY_MODEL, TINY_MODEL_CONFIG, tiny_settings
 

@@ -107,7 +107,8 @@ def test_a_deleted_file_opens_the_store_but_never_loads_the_model(indexed, tmp_p
 
 
 def test_model_identity_is_known_without_importing_torch(tmp_path):
-    code = ("import sys, json; from reelcore.config import load_settings; from reelcore.embedder import Embedder; "
+    code = ("import sys, json; from reelcore.config import load_settings; "
+            "from reelcore.channels.visual.embedder import Embedder; "
             "e = Embedder(load_settings(None).model); "
             "print(json.dumps([e.identity, e.image_size, e.dim, sorted(set(sys.modules) & {'torch', 'open_clip'})]))")
     env = tiny_env(tmp_path / "data")

@@ -13,10 +13,10 @@ import shutil
 import numpy as np
 import pytest
 
-from reelcore.discovery import Root
-from reelcore.reuse import copy_video
+from reelcore.ingest.discovery import Root
 from reelcore.runtime import Runtime
-from reelcore.store import FrameRecord, FrameStore, Thumbnails, frame_id
+from reelcore.storage.reuse import copy_video
+from reelcore.storage.store import FrameRecord, FrameStore, Thumbnails, frame_id
 
 from .conftest import tiny_settings
 from .store_support import stored_ids

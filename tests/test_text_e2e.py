@@ -16,9 +16,9 @@ import anyio
 import pytest
 
 from reelcore.channels.fuse import search_channels
-from reelcore.discovery import Root
+from reelcore.ingest.discovery import Root
+from reelcore.query.search import SearchService
 from reelcore.runtime import Runtime
-from reelcore.search import SearchService
 from tests.conftest import REPO, tiny_env, tiny_settings
 from tests.store_support import chroma_server
 from tests.textvideo import render, slate_and_lower_third

@@ -69,7 +69,7 @@ def test_a_forged_non_ascii_signature_is_refused_not_an_error() -> None:
 
 
 def test_a_catalogued_file_swapped_for_a_symlink_out_of_its_root_is_not_servable(tmp_path) -> None:
-    from reelcore.filetype import open_servable
+    from reelcore.ingest.filetype import open_servable
 
     def servable(path: str, root: str) -> bool:
         fd = open_servable(path, root)

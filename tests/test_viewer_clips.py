@@ -14,9 +14,9 @@ import av
 import pytest
 
 from reelcore import clips as clips_mod
-from reelcore.catalog import Catalog
 from reelcore.clips import MAX_HEIGHT, MAX_SPAN, ClipError, ClipMaker
 from reelcore.inputs import QueryError
+from reelcore.storage.catalog import Catalog
 from tests.conftest import FOOTAGE
 from tests.test_daemon_support import wait_for
 from tests.viewer_support import ARTIFACTS

@@ -14,7 +14,7 @@ from watchdog.observers.inotify_c import InotifyFD
 from daemon.jobs import Job, WorkQueue
 from daemon.stability import StabilityTracker
 from daemon.watcher import WatchedRoot, Watcher
-from reelcore.discovery import Root
+from reelcore.ingest.discovery import Root
 from tests.conftest import FOOTAGE
 from tests.test_daemon_support import (
     no_leaks,  # noqa: F401 (fixture, used through pytestmark)

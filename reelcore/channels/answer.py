@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from ..models import ChannelMatch, MomentOut
 
 if TYPE_CHECKING:
-    from ..search import SearchService
+    from ..query.search import SearchService
 
 
 @dataclass

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from ..inputs import QueryError, file_uri
 from ..models import ChannelMatch, MomentOut, SearchOut
-from ..scoring import WEAK_Z
+from ..query.scoring import WEAK_Z
 from .answer import ChannelAnswer, SearchArgs, Searcher
 from .base import SAID, SEEN, WHO, WRITTEN
 from .people.answer import check_people, who_answer, with_frames
@@ -27,7 +27,7 @@ from .state import ChannelStates
 from .text.answer import written_answer
 
 if TYPE_CHECKING:
-    from ..search import SearchService
+    from ..query.search import SearchService
 
 # evidence -> its searcher, in the order the channels' moments join the list (seen comes first).
 SEARCHERS: dict[str, Searcher] = {SAID: said_answer, WRITTEN: written_answer, WHO: who_answer}

@@ -19,9 +19,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ..catalog import FAILED, INDEXED, Catalog, FileRecord
 from ..config import Settings
-from ..store import StoreError
+from ..storage.catalog import FAILED, INDEXED, Catalog, FileRecord
+from ..storage.store import StoreError
 from .base import Channel, ChannelError, ChannelUnavailable, RecordSink
 from .registry import all_channels
 from .state import ChannelStates

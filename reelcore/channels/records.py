@@ -18,7 +18,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from ..lazymod import numpy as np  # loaded on first use: a no-op `reelfind index` needs no arrays
-from ..store import PAGE, StoreError, _GuardedCollection, collection_name
+from ..storage.store import PAGE, StoreError, _GuardedCollection, collection_name
 
 log = logging.getLogger(__name__)
 

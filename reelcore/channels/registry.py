@@ -1,6 +1,6 @@
 """The non-visual channels of a configuration, in the order their passes run.
 
-Visual is not here: it is today's index (reelcore.indexer) and always runs first. Speech comes
+Visual is not here: it is today's index (reelcore.channels.visual.indexer) and always runs first. Speech comes
 first of the others (subtitles are cheap), then text, people last (a face pass costs many times a decode).
 Each channel is built from its settings section; its heavy engine loads on first use only.
 """

@@ -1,7 +1,7 @@
 """find_scenes across channels: things seen together AND phrases said there.
 
 `all_of` items written `said:<words>` are looked for in the speech channel; the others are seen
-(reelcore.scenes). A scene qualifies when every said phrase is said (all its words, as a phrase;
+(reelcore.query.scenes). A scene qualifies when every said phrase is said (all its words, as a phrase;
 see speech/match.py) within query.merge_gap seconds of the scene. With only said items, the
 scenes are the transcript segments where the first phrase is said, kept when the others are said
 near them too.
@@ -19,7 +19,7 @@ from .speech.channel import SpeechChannel
 from .speech.reader import SpeechIndex, speech_index
 
 if TYPE_CHECKING:
-    from ..search import SearchService
+    from ..query.search import SearchService
 
 PREFIX = "said:"
 SCAN = 200  # seen scenes (or said hits) checked for the said phrases

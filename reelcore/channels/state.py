@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from ..catalog import FAILED, INDEXED, INDEXING, PENDING, Catalog, FileRecord
+from ..storage.catalog import FAILED, INDEXED, INDEXING, PENDING, Catalog, FileRecord
 
 DONE = INDEXED  # same words as the visual channel: pending, indexing, indexed, failed
 

@@ -11,15 +11,15 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from reelcore.catalog import Catalog, FileRecord
 from reelcore.inputs import QueryError, resolve_video
+from reelcore.storage.catalog import Catalog, FileRecord
 
 from . import ExportFile, export_moments
 from .formats import Format
 from .moments import from_selection, moments_of
 
 if TYPE_CHECKING:
-    from reelcore.search import SearchService
+    from reelcore.query.search import SearchService
 
 
 def catalog_lookup(catalog: Catalog) -> Callable[[str], FileRecord | None]:

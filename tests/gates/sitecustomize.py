@@ -12,7 +12,7 @@ _gate = os.environ.get("RF_TEST_MODEL_GATE")
 if _gate:
     import time
 
-    import reelcore.embedder as _embedder
+    import reelcore.channels.visual.embedder as _embedder
 
     _real_load = _embedder.Embedder._load_locked
 

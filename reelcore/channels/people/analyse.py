@@ -1,6 +1,6 @@
 """One PyAV decode pass of a video file -> its face tracks.
 
-Decoding, timestamps, rotation and hard-cut detection are reelcore.decode's (`sample_frames`), so
+Decoding, timestamps, rotation and hard-cut detection are reelcore.media.decode's (`sample_frames`), so
 the people channel sees the same times and shots as the visual channel. A cut closes every open
 track (the same place on screen after a cut is not the same face).
 """
@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ...config import SamplingSettings
-from ...decode import DecodeReport, sample_frames
+from ...media.decode import DecodeReport, sample_frames
 from .engine import FaceEngine
 from .settings import PeopleSettings
 from .tracks import FaceTrack, Tracker
@@ -42,7 +42,7 @@ def sampling_for(s: PeopleSettings) -> SamplingSettings:
 
 def analyse_file(path: str, engine: FaceEngine, s: PeopleSettings, stop: threading.Event | None = None,
                  on_tracks: OnTracks | None = None) -> FileFaces:
-    """Face tracks of one file, in the order they close. Raises reelcore.decode.DecodeError when the
+    """Face tracks of one file, in the order they close. Raises reelcore.media.decode.DecodeError when the
     file cannot be decoded at all. `on_tracks` gets each batch of closed tracks as it comes."""
     out = FileFaces()
     rep = DecodeReport()

@@ -20,7 +20,7 @@ from .api import OFF, PeopleOff, open_people
 from .query import Together, together
 
 if TYPE_CHECKING:
-    from ...search import SearchService
+    from ...query.search import SearchService
 
 _M = TypeVar("_M", MomentOut, SceneOut)
 

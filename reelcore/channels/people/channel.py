@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ...decode import DecodeError
+from ...media.decode import DecodeError
 from ..base import WHO, Analysis, Channel, ChannelError, OnRecords, RecordSink
 from .analyse import analyse_file
 from .engine import EngineError, shared_engine

@@ -17,7 +17,7 @@ from ..scenes_said import SCAN, find_scenes_channels
 from .answer import check_people, together_in, who_out, with_frames
 
 if TYPE_CHECKING:
-    from ...search import SearchService
+    from ...query.search import SearchService
 
 
 def find_scenes_people(svc: SearchService, concepts: Sequence[str], people: Sequence[str], limit: int = 10,

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from ...store import PAGE, StoreError, _GuardedCollection, collection_name
+from ...storage.store import PAGE, StoreError, _GuardedCollection, collection_name
 from .tracks import FaceTrack
 
 log = logging.getLogger(__name__)

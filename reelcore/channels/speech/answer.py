@@ -14,7 +14,7 @@ from .match import SaidHit
 from .reader import SaidResult, speech_index
 
 if TYPE_CHECKING:
-    from ...search import SearchService
+    from ...query.search import SearchService
 
 
 def said_answer(svc: SearchService, a: SearchArgs) -> ChannelAnswer:

@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ...config import Settings
-from ...embedder import _is_network_error
 from ..base import ChannelError, ChannelUnavailable, OnRecords, Segment, Word
+from ..visual.embedder import _is_network_error
 
 log = logging.getLogger(__name__)
 

@@ -127,7 +127,7 @@ def read_streams(path: str, max_chars: int) -> tuple[list[Segment], bool]:
     out: list[Segment] = []
     try:
         has_audio = bool(container.streams.audio)
-        # Times as a player shows them: pts minus the container's start time (as reelcore.decode does).
+        # Times as a player shows them: pts minus the container's start time (as reelcore.media.decode does).
         origin = container.start_time / 1e6 if container.start_time is not None else 0.0
         for stream in container.streams.subtitles:
             codec = stream.codec_context.name if stream.codec_context else ""

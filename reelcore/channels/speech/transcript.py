@@ -13,7 +13,7 @@ from .channel import SpeechChannel
 from .reader import speech_index
 
 if TYPE_CHECKING:
-    from ...search import SearchService
+    from ...query.search import SearchService
 
 FORMATS = ("text", "srt", "vtt")
 

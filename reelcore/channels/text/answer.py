@@ -16,7 +16,7 @@ from .match import TextMatch, match_text, words
 from .store import Line, text_lines
 
 if TYPE_CHECKING:
-    from ...search import SearchService
+    from ...query.search import SearchService
 
 GOOD = 0.75  # a phrase match scoring this (all words, at most small OCR slips) is a good match
 

@@ -19,8 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from ... import decode
 from ...config import TextSettings as TextConfig
+from ...media import decode
 from ..base import WRITTEN, Analysis, Channel, ChannelError, ChannelUnavailable
 from .engine import OcrEngine, OcrLine, shared_engine
 from .frames import decoded_frames

@@ -1,7 +1,7 @@
 """One PyAV decode pass for the text channel: decoded frames with their times, a small luma
 picture for the gate, and the full RGB picture only for frames that are read.
 
-Opening, stream choice, time origin and the decode mode come from reelcore.decode (same errors,
+Opening, stream choice, time origin and the decode mode come from reelcore.media.decode (same errors,
 same time base as the visual channel). The decoder skips what the gate never looks at: keyframes
 only when they come at least every second, else non-reference frames are skipped.
 """
@@ -15,8 +15,8 @@ from dataclasses import dataclass
 import av
 import numpy as np
 
-from ... import decode
 from ...config import SamplingSettings
+from ...media import decode
 
 SMALL_WIDTH = 480  # about this wide: the gate's luma picture
 MAX_SIDE = 1920  # frames larger than this are read scaled down (4K -> 1080p)

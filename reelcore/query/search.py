@@ -17,11 +17,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .catalog import Catalog, FileRecord
-from .config import Settings
-from .embedder import Embedder
-from .frames import frames_near, is_long
-from .inputs import (
+from ..channels.visual.embedder import Embedder
+from ..config import Settings
+from ..inputs import (
     TIMELINE_PEAKS,
     TIMELINE_POINTS,
     QueryError,
@@ -31,13 +29,15 @@ from .inputs import (
     glob_match,
     resolve_video,
 )
-from .models import MomentOut, SearchOut
+from ..models import MomentOut, SearchOut
+from ..storage.catalog import Catalog, FileRecord
+from ..storage.shared import StoreDirectory
+from ..storage.store import FrameRecord, FrameStore, Thumbnails
+from .frames import frames_near, is_long
 from .scoring import WEAK_Z, Background, background_of, background_out, frame_at, verdict
-from .shared import StoreDirectory
-from .store import FrameRecord, FrameStore, Thumbnails
 
 if TYPE_CHECKING:
-    from .models import FrameOut, ScenesOut, StatusOut, TimelineOut, VideoListOut
+    from ..models import FrameOut, ScenesOut, StatusOut, TimelineOut, VideoListOut
 
 __all__ = ["Moment", "QueryError", "SearchService", "TextEmbeddingCache", "merge_hits"]
 
@@ -354,7 +354,7 @@ class SearchService:
         return list_videos(self, path_glob, state, limit, offset)
 
     def status(self, current: dict[str, Any] | None = None) -> StatusOut:
-        from .status import index_status
+        from ..status import index_status
 
         return index_status(self, current)
 

@@ -20,12 +20,12 @@ import logging
 import time
 from typing import Any
 
-from .catalog import DELETE_VIDEO, FAILED, INDEXED, INDEXING, PENDING, Catalog, FileRecord
-from .config import Settings
-from .decode import DecodeReport
-from .decodeguard import Snapshot, short_read
+from ..config import Settings
+from ..media.decode import DecodeReport
+from ..media.decodeguard import Snapshot, short_read
+from ..storage.catalog import DELETE_VIDEO, FAILED, INDEXED, INDEXING, PENDING, Catalog, FileRecord
+from ..storage.store import FrameStore, Thumbnails
 from .discovery import heal_store_ops
-from .store import FrameStore, Thumbnails
 
 log = logging.getLogger(__name__)
 

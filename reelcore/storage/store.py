@@ -15,8 +15,8 @@ from urllib.parse import urlparse
 
 from PIL import Image
 
-from .config import Settings
-from .lazymod import numpy as np  # loaded on first use: a no-op `reelfind index` needs no arrays
+from ..config import Settings
+from ..lazymod import numpy as np  # loaded on first use: a no-op `reelfind index` needs no arrays
 
 log = logging.getLogger(__name__)
 

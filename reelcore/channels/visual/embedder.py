@@ -14,9 +14,9 @@ from pathlib import Path
 
 from PIL import Image
 
-from .config import ModelSettings
+from ...config import ModelSettings
+from ...lazymod import numpy as np  # loaded on first encode: identity needs no arrays
 from .int8 import Int8Unavailable, int8_image_session
-from .lazymod import numpy as np  # loaded on first encode: identity needs no arrays
 from .modelcfg import find_model_config, image_size_of
 
 log = logging.getLogger(__name__)
@@ -112,7 +112,7 @@ class Embedder:
 
     # -- identity ---------------------------------------------------------------------------
     # Identity, image size and width come from the settings and the model's config JSON, read
-    # without importing open_clip/torch (reelcore.modelcfg): `reelfind index` on an unchanged
+    # without importing open_clip/torch (reelcore.channels.visual.modelcfg): `reelfind index` on an unchanged
     # folder, `reelfind status` and the service's first answers need no model.
     @cached_property
     def model_config(self) -> dict:
@@ -150,7 +150,7 @@ class Embedder:
         if p.lower() == "none":
             return "random"
         if os.sep in p or p.endswith((".pt", ".bin", ".safetensors", ".pth")):
-            from .fingerprint import fingerprint
+            from ...ingest.fingerprint import fingerprint
 
             try:
                 digest = fingerprint(Path(p).expanduser()).rsplit(":", 1)[1][:8]

@@ -13,7 +13,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from .globsql import NAME_SQL, glob_match, glob_where
+from ..query.globsql import NAME_SQL, glob_match, glob_where
 
 # States a file moves through. "missing" is transient: a file confirmed gone is removed.
 PENDING, INDEXING, INDEXED, FAILED = "pending", "indexing", "indexed", "failed"

@@ -6,9 +6,9 @@ import heapq
 from itertools import islice
 from typing import TYPE_CHECKING
 
-from .catalog import INDEXED, STATES, FileRecord
-from .inputs import MAX_OFFSET, QueryError, check_range, file_uri, glob_match
-from .models import VideoListOut, VideoOut
+from ..inputs import MAX_OFFSET, QueryError, check_range, file_uri, glob_match
+from ..models import VideoListOut, VideoOut
+from ..storage.catalog import INDEXED, STATES, FileRecord
 
 if TYPE_CHECKING:
     from .readdeps import VideoLister
@@ -46,8 +46,8 @@ def list_videos(svc: VideoLister, path_glob: str | None, state: str | None, limi
 
 def _with_channels(svc: VideoLister, page: list[FileRecord]) -> list[VideoOut]:
     """Video rows with each channel's state (reelcore/channels)."""
-    from .channels.registry import all_channels
-    from .channels.state import file_channel_states
+    from ..channels.registry import all_channels
+    from ..channels.state import file_channel_states
 
     identities = {c.name: c.identity if c.enabled else None for c in all_channels(svc.settings)}
     local = [r for r in page if r.id]  # another machine's video (shared store): no local states

@@ -16,7 +16,7 @@ from typing import Literal
 
 import numpy as np
 
-from .models import BackgroundOut
+from ..models import BackgroundOut
 
 # A frame must beat the background by this many sigmas to count as a (weak) match at all.
 WEAK_Z = 2.0

@@ -13,12 +13,12 @@ from typing import TYPE_CHECKING, Protocol
 if TYPE_CHECKING:  # types only; none of these modules imports search.py either
     import numpy as np
 
-    from .catalog import Catalog, FileRecord
-    from .config import Settings
-    from .embedder import Embedder
+    from ..channels.visual.embedder import Embedder
+    from ..config import Settings
+    from ..storage.catalog import Catalog, FileRecord
+    from ..storage.shared import StoreDirectory
+    from ..storage.store import FrameRecord, FrameStore, Thumbnails
     from .scoring import Background
-    from .shared import StoreDirectory
-    from .store import FrameRecord, FrameStore, Thumbnails
 
 
 class FrameSource(Protocol):

@@ -30,7 +30,7 @@ import numpy as np
 from av.video.reformatter import VideoReformatter
 from PIL import Image
 
-from .config import SamplingSettings
+from ..config import SamplingSettings
 from .ioerrors import transient_os_error
 
 DecodeMode = Literal["all", "nonref", "nonkey", "auto"]

@@ -31,15 +31,15 @@ from typing import Any
 
 import numpy as np
 
-from .catalog import FAILED, INDEXED, Catalog, FileRecord
-from .config import Settings
-from .decode import DecodeError, DecodeReport, VideoInfo, probe, resolve_mode, sample_frames
-from .decodeguard import DecodeStall, Snapshot, StallWatch
+from ...config import Settings
+from ...ingest.filetype import special_file_reason
+from ...ingest.tries import Tries, retry_delay
+from ...media.decode import DecodeError, DecodeReport, VideoInfo, probe, resolve_mode, sample_frames
+from ...media.decodeguard import DecodeStall, Snapshot, StallWatch
+from ...progress import Progress
+from ...storage.catalog import FAILED, INDEXED, Catalog, FileRecord
+from ...storage.store import FrameRecord, FrameStore, StoreError, Thumbnails, frame_id
 from .embedder import Embedder, ModelLoadError
-from .filetype import special_file_reason
-from .progress import Progress
-from .store import FrameRecord, FrameStore, StoreError, Thumbnails, frame_id
-from .tries import Tries, retry_delay
 
 log = logging.getLogger(__name__)
 

@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .catalog import FileRecord
-from .shared import RemoteRecord
-from .store import FrameRecord
+from ..storage.catalog import FileRecord
+from ..storage.shared import RemoteRecord
+from ..storage.store import FrameRecord
 
 if TYPE_CHECKING:
     from .readdeps import FrameSource

@@ -18,12 +18,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .catalog import FileRecord
+from ..inputs import QueryError, file_uri
+from ..models import SceneOut, ScenesOut
+from ..storage.catalog import FileRecord
+from ..storage.store import FrameRecord
 from .frames import frame_scores, is_long
-from .inputs import QueryError, file_uri
-from .models import SceneOut, ScenesOut
 from .scoring import WEAK_Z, find_runs, snap_to_shots
-from .store import FrameRecord
 
 if TYPE_CHECKING:
     from .readdeps import QueryScorer

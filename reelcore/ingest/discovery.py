@@ -15,13 +15,13 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
-from .catalog import DELETE_VIDEO, FAILED, INDEXED, PENDING, SET_PATH, Catalog, FileRecord, new_video_id
-from .config import DEFAULT_EXCLUDE, VIDEO_EXTENSIONS
+from ..config import DEFAULT_EXCLUDE, VIDEO_EXTENSIONS
+from ..storage.catalog import DELETE_VIDEO, FAILED, INDEXED, PENDING, SET_PATH, Catalog, FileRecord, new_video_id
+from ..storage.reuse import copy_video
+from ..storage.store import FrameStore, Thumbnails
 from .filetype import special_file_reason
 from .fingerprint import fingerprint
-from .reuse import copy_video
 from .roots import offline_reason, root_present
-from .store import FrameStore, Thumbnails
 
 log = logging.getLogger(__name__)
 

@@ -6,12 +6,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ..inputs import QueryError, file_uri
+from ..models import FrameOut, PeakOut, TimelineOut, TimelinePoint
+from ..storage.shared import RemoteRecord
 from .frames import frame_scores, frames_near
 from .heatmap import render_strip
-from .inputs import QueryError, file_uri
-from .models import FrameOut, PeakOut, TimelineOut, TimelinePoint
 from .scoring import background_out, bin_timeline, find_peaks, frame_at, verdict
-from .shared import RemoteRecord
 
 if TYPE_CHECKING:
     from .readdeps import QueryScorer
