@@ -5,20 +5,16 @@ selected frame, merging by selecting; and the People API refuses what it must.""
 
 from __future__ import annotations
 
-import json
 import shutil
-import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 
 import httpx
 import pytest
 
 from tests.conftest import FOOTAGE, REPO, tiny_env
-from tests.mcp_support import free_port
-from tests.viewer_support import Served, chrome, console_errors, screenshot, wait_js
+from tests.viewer_support import Served, chrome, console_errors, screenshot, serving, wait_js
 
 pytestmark = pytest.mark.timeout(600)
 TOKEN = "people-viewer-token"
@@ -27,42 +23,19 @@ TOKEN = "people-viewer-token"
 @pytest.fixture(scope="module")
 def served(tmp_path_factory) -> Iterator[Served]:
     base = tmp_path_factory.mktemp("people-viewer")
-    folder, data, inbox = base / "footage", base / "data", base / "inbox"
-    for d in (folder, data, inbox):
+    folder, inbox = base / "footage", base / "inbox"
+    for d in (folder, inbox):
         d.mkdir()
     for c in ("friday.mp4", "asl_book.mkv"):
         shutil.copy(FOOTAGE / c, folder / c)
-    port = free_port()
-    env = tiny_env(data, REELFIND_ROOTS=json.dumps([{"path": str(folder)}]), REELFIND_SERVER__PORT=str(port),
-                   REELFIND_SERVER__TOKEN=TOKEN, REELFIND_CHANNELS__PEOPLE__ENABLED="true",
-                   REELFIND_CHANNELS__SPEECH__ENABLED="false")
-    log = data / "serve.log"
-    with open(log, "ab") as err:
-        proc = subprocess.Popen([sys.executable, "-m", "reelfind", "serve"], env=env, stdout=subprocess.DEVNULL,
-                                stderr=err, cwd=str(REPO))
-    s = Served(f"http://127.0.0.1:{port}", TOKEN, data, log, inbox)
-    try:
-        deadline = time.monotonic() + 300
-        while True:  # until both files are searchable and their faces found (the people pass is done)
-            if proc.poll() is not None:
-                pytest.fail(f"reelfind serve exited: {log.read_text()[-3000:]}")
-            try:
-                st = s.get("/status", timeout=5).json()
-                ppl = (st.get("channels") or {}).get("people") or {}
-                if st["counts"].get("indexed") == 2 and ppl.get("indexed") == 2:
-                    break
-            except (httpx.HTTPError, KeyError, ValueError):
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"not indexed in time: {log.read_text()[-3000:]}")
-            time.sleep(0.5)
+
+    def done(st: dict) -> bool:  # both files searchable and their faces found (the people pass is done)
+        ppl = (st.get("channels") or {}).get("people") or {}
+        return st["counts"].get("indexed") == 2 and ppl.get("indexed") == 2
+
+    with serving(base / "data", [{"path": str(folder)}], inbox, done, "both files and their faces", TOKEN, 300,
+                 REELFIND_CHANNELS__PEOPLE__ENABLED="true", REELFIND_CHANNELS__SPEECH__ENABLED="false") as s:
         yield s
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
 
 
 def _post(s: Served, path: str, body: object, auth: bool = True) -> httpx.Response:

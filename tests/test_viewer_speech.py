@@ -8,9 +8,6 @@ strip marks where the phrase is said; the index page shows each channel's progre
 from __future__ import annotations
 
 import json
-import signal
-import subprocess
-import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,14 +15,12 @@ from pathlib import Path
 from typing import Any
 
 import anyio
-import httpx
 import pytest
 
-from tests.conftest import REPO, tiny_env
-from tests.mcp_support import free_port, http_client
+from tests.mcp_support import http_client
 from tests.speech_support import have_tools, srt_text, talking_clip
 from tests.test_viewer_mcp_app import APP_CSP, HOST_JS, Host, _wire
-from tests.viewer_support import TOKEN, Served, chrome, console_errors, screenshot, wait_js
+from tests.viewer_support import Served, chrome, console_errors, screenshot, serving, wait_js
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(not have_tools(), reason="needs ffmpeg and espeak-ng")]
 
@@ -35,24 +30,9 @@ QUERY = "never went back"
 SAID_MARK = (0, 229, 255)  # transcript.js SAID_MARK
 
 
-def _ready(served: Served, proc: subprocess.Popen, timeout: float = 180.0) -> None:
-    """Until the clip is indexed by picture and by speech, and the model is loaded."""
-    import time
-
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"reelfind serve exited with {proc.returncode}: {served.log.read_text()[-3000:]}")
-        try:
-            last = served.get("/status", timeout=5).json()
-            sp = last["channels"]["speech"]
-            if last["counts"]["indexed"] == 1 and sp["indexed"] == 1 and last.get("model_loaded"):
-                return
-        except (httpx.HTTPError, KeyError, ValueError):
-            pass
-        time.sleep(0.3)
-    pytest.fail(f"the talking clip was not indexed in {timeout} s (status {last})")
+def _ready(st: dict[str, Any]) -> bool:
+    """The clip indexed by picture and by speech, and the model loaded."""
+    return st["counts"]["indexed"] == 1 and st["channels"]["speech"]["indexed"] == 1 and bool(st.get("model_loaded"))
 
 
 @contextmanager
@@ -62,25 +42,9 @@ def serve_talking(base: Path) -> Iterator[Served]:
     talking_clip(root / "talk.mp4", say="hello storm world. we never went back. the river rose at night.",
                  seconds=12.0)
     (root / "talk.srt").write_text(srt_text(CUES))
-    port = free_port()
-    log = data / "serve.log"
-    env = tiny_env(data / "data", REELFIND_ROOTS=json.dumps([{"path": str(root), "stable_seconds": 0.5}]),
-                   REELFIND_SERVER__PORT=str(port), REELFIND_SERVER__TOKEN=TOKEN)
-    exe = Path(sys.executable).with_name("reelfind")
-    with open(log, "ab") as err:
-        proc = subprocess.Popen([str(exe), "serve"], env=env, stdout=subprocess.DEVNULL, stderr=err, cwd=str(REPO))
-    served = Served(f"http://127.0.0.1:{port}", TOKEN, data, log, root)
-    try:
-        _ready(served, proc)
+    with serving(data / "data", [{"path": str(root), "stable_seconds": 0.5}], root, _ready,
+                 "the talking clip indexed by picture and speech", timeout=180) as served:
         yield served
-    finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(10)
 
 
 @pytest.fixture(scope="module")

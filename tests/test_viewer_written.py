@@ -7,19 +7,10 @@ of the frame) puts it on the letterboxed picture."""
 
 from __future__ import annotations
 
-import json
-import signal
-import subprocess
-import sys
-import time
-from pathlib import Path
-
 import pytest
 
-from tests.conftest import tiny_env
-from tests.mcp_support import free_port
 from tests.textvideo import render, slate_and_lower_third
-from tests.viewer_support import TOKEN, Served, chrome, console_errors, wait_js
+from tests.viewer_support import chrome, console_errors, serving, wait_js
 
 pytest.importorskip("rapidocr_onnxruntime")
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(400)]
@@ -31,37 +22,10 @@ def served(tmp_path_factory):
     clips = base / "clips"
     clips.mkdir()
     render(slate_and_lower_third(), clips / "slate.mp4")
-    data = base / "data"
-    port = free_port()
-    env = tiny_env(data, REELFIND_ROOTS=json.dumps([{"path": str(clips), "stable_seconds": 0.5}]),
-                   REELFIND_SERVER__PORT=str(port), REELFIND_SERVER__TOKEN=TOKEN,
-                   REELFIND_CHANNELS__TEXT__ENABLED="true")
-    data.mkdir()
-    log = data / "serve.log"
-    with open(log, "ab") as err:
-        proc = subprocess.Popen([str(Path(sys.executable).with_name("reelfind")), "serve"], env=env,
-                                stdout=subprocess.DEVNULL, stderr=err, cwd=str(data))
-    s = Served(f"http://127.0.0.1:{port}", TOKEN, data, log, clips)
-    try:
-        deadline = time.monotonic() + 300
-        while True:  # until the text pass of the clip is done
-            assert proc.poll() is None, log.read_text()[-3000:]
-            try:
-                text = s.get("/status", timeout=5).json()["channels"]["text"]
-                if text.get("indexed") == 1:
-                    break
-            except Exception:  # not up yet
-                pass
-            assert time.monotonic() < deadline, f"the text pass did not finish: {log.read_text()[-3000:]}"
-            time.sleep(0.3)
+    with serving(base / "data", [{"path": str(clips), "stable_seconds": 0.5}], clips,
+                 lambda st: st["channels"]["text"].get("indexed") == 1, "the text pass of the clip",
+                 timeout=300, REELFIND_CHANNELS__TEXT__ENABLED="true") as s:
         yield s
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
 
 
 def test_the_line_is_boxed_where_the_record_says(served):

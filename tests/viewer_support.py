@@ -11,7 +11,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,49 +52,40 @@ class Served:
         return self.base + "/mcp"
 
 
-def _wait_ready(served: Served, proc: subprocess.Popen, timeout: float = 240.0) -> None:
-    """Until /status says every file of the footage was looked at (indexed or failed) and idle."""
+def wait_status(served: Served, proc: subprocess.Popen, done: Callable[[dict[str, Any]], bool],
+                what: str, timeout: float = 240.0) -> None:
+    """Until `done(GET /status)` is true (fails at once when the service exits, with its log)."""
     deadline = time.monotonic() + timeout
     last: Any = None
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             pytest.fail(f"reelfind serve exited with {proc.returncode}: {served.log.read_text()[-3000:]}")
         try:
-            st = served.get("/status", timeout=5).json()
-            last = st.get("counts")
-            c = st["counts"]
-            if c["indexed"] >= 19 and c["failed"] >= 3 and c["pending"] == 0 and c["indexing"] == 0 \
-                    and st.get("model_loaded"):
+            last = served.get("/status", timeout=5).json()
+            if done(last):
                 return
         except (httpx.HTTPError, KeyError, ValueError):
             pass
-        time.sleep(0.5)
-    pytest.fail(f"reelfind serve did not finish indexing the footage in {timeout} s (counts {last})")
+        time.sleep(0.3)
+    pytest.fail(f"{what} not within {timeout} s (status {last}): {served.log.read_text()[-2000:]}")
 
 
 @contextmanager
-def serve_footage(base: Path) -> Iterator[Served]:
-    """`reelfind serve` (a real subprocess, tiny model, token set) over a copy of the shared-footage
-    index (built once per test run), on a free loopback port; stopped with SIGTERM on exit."""
-    if not FOOTAGE.is_dir():
-        pytest.skip(f"shared footage not found at {FOOTAGE}")
-    index = footage_index(base).data_dir
-    data = Path(tempfile.mkdtemp(prefix="viewer-data-", dir=base))
-    shutil.copytree(index, data, dirs_exist_ok=True)
-    (data / "reelfind.lock").unlink(missing_ok=True)
+def serving(data: Path, roots: list[dict[str, Any]], inbox: Path, done: Callable[[dict[str, Any]], bool],
+            what: str, token: str = TOKEN, timeout: float = 240.0, **env_extra: str) -> Iterator[Served]:
+    """`reelfind serve` (a real subprocess, tiny model, token set) over `roots` on a free loopback
+    port, ready once `done(status)`; stopped with SIGTERM on exit (killed if it hangs)."""
     port = free_port()
+    data.mkdir(parents=True, exist_ok=True)
     log = data / "serve.log"
-    inbox = data / "inbox"
-    inbox.mkdir()
-    roots = [{"path": str(FOOTAGE)}, {"path": str(inbox), "stable_seconds": 0.5}]
     env = tiny_env(data, REELFIND_ROOTS=json.dumps(roots), REELFIND_SERVER__PORT=str(port),
-                   REELFIND_SERVER__TOKEN=TOKEN)
+                   REELFIND_SERVER__TOKEN=token, **env_extra)
     exe = Path(sys.executable).with_name("reelfind")
     with open(log, "ab") as err:
         proc = subprocess.Popen([str(exe), "serve"], env=env, stdout=subprocess.DEVNULL, stderr=err, cwd=str(data))
-    served = Served(f"http://127.0.0.1:{port}", TOKEN, data, log, inbox)
+    served = Served(f"http://127.0.0.1:{port}", token, data, log, inbox)
     try:
-        _wait_ready(served, proc)
+        wait_status(served, proc, done, what, timeout)
         yield served
     finally:
         if proc.poll() is None:
@@ -104,6 +95,30 @@ def serve_footage(base: Path) -> Iterator[Served]:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait(10)
+
+
+def _footage_done(st: dict[str, Any]) -> bool:
+    """Every file of the footage looked at (indexed or failed), nothing left, the model loaded."""
+    c = st["counts"]
+    return c["indexed"] >= 19 and c["failed"] >= 3 and c["pending"] == 0 and c["indexing"] == 0 \
+        and bool(st.get("model_loaded"))
+
+
+@contextmanager
+def serve_footage(base: Path) -> Iterator[Served]:
+    """`reelfind serve` over a copy of the shared-footage index (built once per test run), with a
+    second, empty root (`inbox`) for tests that drop files in."""
+    if not FOOTAGE.is_dir():
+        pytest.skip(f"shared footage not found at {FOOTAGE}")
+    index = footage_index(base).data_dir
+    data = Path(tempfile.mkdtemp(prefix="viewer-data-", dir=base))
+    shutil.copytree(index, data, dirs_exist_ok=True)
+    (data / "reelfind.lock").unlink(missing_ok=True)
+    inbox = data / "inbox"
+    inbox.mkdir()
+    roots = [{"path": str(FOOTAGE)}, {"path": str(inbox), "stable_seconds": 0.5}]
+    with serving(data, roots, inbox, _footage_done, "the footage indexed") as served:
+        yield served
 
 
 def chromium_version() -> str:
