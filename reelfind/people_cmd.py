@@ -12,31 +12,20 @@ store: it asks the running service (its MCP tool), or opens them itself when non
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from reelcore.config import ConfigError, Settings, load_settings
+from reelcore.config import Settings
+from reelfind.console import ConfigOpt, err, out, settings_or_exit
 
 people_app = typer.Typer(no_args_is_help=True, help="People found in the footage (faces): list, name, merge, split.")
-err = Console(stderr=True, soft_wrap=True)
-out = Console(soft_wrap=True)
-
-ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="TOML config file (default: $REELFIND_CONFIG).",
-                                                show_default=False)]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
 
-def _settings(config: Path | None) -> Settings:
-    try:
-        return load_settings(config)
-    except ConfigError as e:
-        err.print(f"[red]error:[/red] {e}")
-        raise typer.Exit(2) from None
+_settings = settings_or_exit
 
 
 def _do(fn, *args):  # noqa: ANN001, ANN202 - one error path for every command
