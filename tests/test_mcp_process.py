@@ -158,7 +158,7 @@ def test_stdio_server_takes_no_lock_until_the_first_query(footage, tmp_path_fact
             "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}})
         ask({"jsonrpc": "2.0", "method": "notifications/initialized"})
         tools = ask({"jsonrpc": "2.0", "id": 1, "method": "tools/list"})
-        assert len(tools["result"]["tools"]) == 11  # 10 query tools + the app's preview_clip
+        assert len(tools["result"]["tools"]) == 13  # 12 tools (list_people, name_person included) + preview_clip
         assert not is_locked(s.lock_path)  # connected and listed: the index is not held
         r = ask({"jsonrpc": "2.0", "id": 2, "method": "tools/call",
                  "params": {"name": "list_videos", "arguments": {"limit": 1}}})
