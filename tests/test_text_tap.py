@@ -112,3 +112,31 @@ def test_changed_settings_or_a_tap_over_its_bound_fall_back_to_a_decode(clip, tm
     assert spy.decodes == 1 and not spy.last.tapped and spy.last.records
     spy = _index_then_text(clip, tmp_path / "b", max_bytes=100_000)
     assert spy.decodes == 1 and not spy.last.tapped and spy.last.records
+
+
+class _Broken(TextChannel):
+    """A text channel whose tap raises on every picture (a bug in a tap)."""
+
+    def tap(self, spool_dir):
+        t = super().tap(spool_dir)
+
+        def offer(t_, frame):
+            raise RuntimeError("tap bug")
+
+        t.offer = offer
+        return t
+
+
+def test_a_failing_tap_never_fails_the_visual_pass_and_the_text_pass_decodes(clip, own, tmp_path):
+    s = tiny_settings(tmp_path / "data", channels={"text": {"enabled": True}})
+    rt = Runtime.open(s, "test")
+    try:
+        rt.taps._channels = lambda: [_Broken(settings_from(s.channels.text), prefix=s.store.collection_prefix)]
+        rec = rt.reconciler().reconcile(Root(clip)).todo[0]
+        assert rt.indexer().index(rec).state == "indexed"
+        spy = Spy(settings_from(s.channels.text), prefix=s.store.collection_prefix)
+        passes = ChannelPasses(s, rt.catalog, rt.store, channels=[spy], taps=rt.taps)
+        assert passes.run(spy, rt.catalog.get(rec.path), threading.Event()).state == "indexed"
+        assert spy.decodes == 1 and _lines(spy.last) == own
+    finally:
+        rt.close()

@@ -77,7 +77,7 @@ class TextTap(FrameTap):
     def _write(self, a: np.ndarray) -> tuple[int, int, int, int]:
         assert self._spool is not None
         off = self.nbytes
-        self._spool.write(a.tobytes())
+        self._spool.write(np.ascontiguousarray(a).data)  # no copy: the array is contiguous
         self.nbytes += a.nbytes
         return off, a.nbytes, a.shape[0], a.shape[1]
 
