@@ -14,6 +14,7 @@ it samples (ViT-B-32, random weights: same speed as trained ones), same run, sam
     .venv/bin/python bench/text_quality.py [--clip /tmp/text_quality.mp4] [--no-cost] [--no-quality]
         [--det-side 960] [--no-presence] [--min-gap 2] [--max-gap 10] [--edge-density 0.1]   (quality only; cost of gate
         variants on the real passes: bench/text_cost.py)
+        [--tap]   (quality of the text pass read from the visual pass's decode: the tap, as `reelfind index` does)
 """
 
 from __future__ import annotations
@@ -44,14 +45,39 @@ def _found(word: str, text: str) -> bool:
     return m is not None and m.phrase
 
 
-def quality(clip_path: Path, settings: TextSettings) -> None:
+def _tapped(ch: TextChannel, path: Path):
+    """The text pass as `reelfind index` runs it with the tap: the visual pass's decode
+    (reelcore.media.decode.sample_frames, default sampling and decode mode) feeds the text tap, then the
+    pass reads the tap (reelcore/channels/text/tap.py)."""
+    import tempfile
+
+    from reelcore.config import SamplingSettings
+    from reelcore.media.decode import resolve_mode, sample_frames
+
+    sampling = SamplingSettings()
+    mode = resolve_mode(path, sampling.model_copy(update={"detect_cuts": False}), "auto")
+    with tempfile.TemporaryDirectory() as spool:
+        tap = ch.tap(Path(spool))
+        for _ in sample_frames(path, sampling, mode=mode, on_frame=tap.offer):
+            pass
+        tapped = tap.result()
+        assert tapped is not None, "the tap gave up"
+        try:
+            return ch.analyse_tapped(tapped, str(path), threading.Event())
+        finally:
+            tap.discard()
+
+
+def quality(clip_path: Path, settings: TextSettings, tap: bool = False) -> None:
     clip = quality_clip()
     if not clip_path.exists():
         t = time.perf_counter()
         render(clip, clip_path)
         print(f"rendered {clip_path} ({clip.duration:.1f} s) in {time.perf_counter() - t:.0f} s")
     t = time.perf_counter()
-    an = TextChannel(settings).analyse(str(clip_path), threading.Event())
+    ch = TextChannel(settings)
+    an = _tapped(ch, clip_path) if tap else ch.analyse(str(clip_path), threading.Event())
+    assert an.tapped == tap
     wall = time.perf_counter() - t
     print(f"analysed in {wall:.1f} s: {an.frames_checked} pictures checked, {an.frames_read} read, "
           f"OCR {an.ocr_seconds:.1f} s, {len(an.records)} records")
@@ -171,11 +197,12 @@ if __name__ == "__main__":
     ap.add_argument("--min-gap", type=float, default=GateSettings().min_gap)
     ap.add_argument("--max-gap", type=float, default=GateSettings().max_gap)
     ap.add_argument("--edge-density", type=float, default=GateSettings().edge_density)
+    ap.add_argument("--tap", action="store_true", help="quality read from the visual decode's tap (no own decode)")
     a = ap.parse_args()
     if not a.no_quality:
         gate = GateSettings(min_gap=a.min_gap, max_gap=a.max_gap, edge_density=a.edge_density)
         gate = replace(gate, edge_blocks=0) if a.no_presence else gate
         print(f"gate: {gate}")
-        quality(a.clip, TextSettings(gate=gate, det_side=a.det_side))
+        quality(a.clip, TextSettings(gate=gate, det_side=a.det_side), tap=a.tap)
     if not a.no_cost:
         cost()

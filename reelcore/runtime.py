@@ -20,6 +20,7 @@ from .storage.store import FrameStore, StoreError, Thumbnails, collection_name
 
 if TYPE_CHECKING:
     from .channels.passes import ChannelPasses
+    from .channels.taps import TapBoard
     from .channels.visual.indexer import Indexer
 
 log = logging.getLogger(__name__)
@@ -95,6 +96,14 @@ class Runtime:
     thumbs: Thumbnails
     lock: DataDirLock | None = None
     progress: Progress = field(default_factory=Progress)
+    taps: TapBoard | None = None  # the channels' taps on the visual decode (channels/taps.py)
+
+    def __post_init__(self) -> None:
+        if self.lock is not None and self.settings.channels.text.enabled:  # only text taps today
+            from .channels.registry import enabled_channels
+            from .channels.taps import TapBoard
+
+            self.taps = TapBoard(self.settings.data_dir / "tap-spool", lambda: enabled_channels(self.settings))
 
     @classmethod
     def open(cls, settings: Settings, command: str, own_store: bool = True) -> Runtime:
@@ -120,13 +129,14 @@ class Runtime:
         # Imported here for start-up speed: the indexer pulls in PyAV, which a no-op run never needs.
         from .channels.visual.indexer import Indexer
 
-        return Indexer(self.settings, self.catalog, self.store, self.embedder, self.thumbs, self.progress)
+        return Indexer(self.settings, self.catalog, self.store, self.embedder, self.thumbs, self.progress,
+                       self.taps)
 
     def channel_passes(self) -> ChannelPasses:
         """The non-visual channels' passes (speech, people), run after the visual work (channels/passes.py)."""
         from .channels.passes import ChannelPasses
 
-        return ChannelPasses(self.settings, self.catalog, self.store)
+        return ChannelPasses(self.settings, self.catalog, self.store, taps=self.taps)
 
     def reconciler(self) -> Reconciler:
         return Reconciler(self.catalog, self.store, self.thumbs, self.embedder.identity)
@@ -143,6 +153,8 @@ class Runtime:
                 sys.modules["reelcore.channels.speech.reader"].forget_indexes(self.store)
             if "reelcore.channels.text.store" in sys.modules:  # so do the text channel's read copies
                 sys.modules["reelcore.channels.text.store"].forget_stores(self.store)
+            if self.taps is not None:
+                self.taps.close()
             self.store.close()
         finally:
             try:

@@ -14,6 +14,7 @@ import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 SEEN, SAID, WRITTEN, WHO = "seen", "said", "written", "who"
@@ -115,6 +116,35 @@ class Channel(ABC):
     @abstractmethod
     def sink(self, frame_store: Any) -> RecordSink:
         """Where this identity's records go, on the frame store's Chroma client (opened lazily)."""
+
+    def tap(self, spool_dir: Path) -> FrameTap | None:
+        """A cheap look at the pictures the visual pass decodes (taps.py), or None: this channel
+        decodes the file itself. The tap must never do the channel's heavy work there."""
+        return None
+
+    def analyse_tapped(self, tapped: Any, path: str, stop: threading.Event, resume_at: float = 0.0,
+                       on_records: OnRecords | None = None) -> Any:
+        """`analyse` from what a complete tap kept (`FrameTap.result()`) instead of a decode."""
+        return self.analyse(path, stop, resume_at, on_records)
+
+
+class FrameTap(ABC):
+    """Sees every picture the visual pass decodes, on its decode thread: it must stay cheap and
+    bounded, and never raise (a tap that fails or outgrows its bound gives up: `result` is None)."""
+
+    nbytes: int = 0  # what it keeps (memory and spool), for the board's bound
+
+    @abstractmethod
+    def offer(self, t: float, frame: Any) -> None:
+        """One decoded picture (an av.VideoFrame) at `t` seconds (the visual pass's time origin)."""
+
+    @abstractmethod
+    def result(self) -> Any | None:
+        """After the whole file was offered: what `analyse_tapped` reads (None: the tap gave up)."""
+
+    @abstractmethod
+    def discard(self) -> None:
+        """Free what it kept (spool files). Safe to call twice."""
 
 
 class RecordSink(ABC):

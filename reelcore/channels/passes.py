@@ -25,6 +25,7 @@ from ..storage.store import StoreError
 from .base import Channel, ChannelError, ChannelUnavailable, RecordSink
 from .registry import all_channels
 from .state import ChannelStates
+from .taps import TapBoard
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +46,7 @@ class ChannelPasses:
     """Every non-visual channel's passes over catalogued files."""
 
     def __init__(self, settings: Settings, catalog: Catalog, frame_store: object,
-                 channels: list[Channel] | None = None) -> None:
+                 channels: list[Channel] | None = None, taps: TapBoard | None = None) -> None:
         self.settings = settings
         self.catalog = catalog
         self.frame_store = frame_store
@@ -53,6 +54,7 @@ class ChannelPasses:
         self._sinks: dict[str, RecordSink] = {}
         self.held_files: dict[str, set[str]] = {}  # channel -> video ids waiting for its held engine
         self.current: dict | None = None  # the pass running now (for status)
+        self.taps = taps  # what the visual pass's decode kept for a channel (taps.py), or None
 
     def channel(self, name: str) -> Channel:
         for c in self.channels:
@@ -153,13 +155,23 @@ class ChannelPasses:
                 return reused
             if prior:
                 log.info("%s: resuming %s after %.1f s", ch.name, rec.path, resume_at)
-            an = ch.analyse(rec.path, halt, resume_at, on_records)
+            tap = self.taps.take(ch.name, vid, ch.identity) if self.taps is not None else None
+            tapped = tap.result() if tap is not None else None
+            try:
+                if tapped is not None:  # the visual pass's decode kept what this channel needs
+                    an = ch.analyse_tapped(tapped, rec.path, halt, resume_at, on_records)
+                else:
+                    an = ch.analyse(rec.path, halt, resume_at, on_records)
+            finally:
+                if tap is not None:
+                    tap.discard()
             if halt.is_set() or not an.complete:
                 states.interrupted(vid, row.attempts)
                 return ChannelOutcome(rec.path, ch.name, INTERRUPTED, committed["n"])
             n = sink.commit(vid, cur.path, an, prior)
             states.finish(vid, n, an.seconds or rec.duration, an.note, getattr(an, "source_sig", None))
-            log.info("%s: %s: %d records%s", ch.name, rec.path, n, f" ({an.note})" if an.note else "")
+            via = ", read from the visual pass's decode" if getattr(an, "tapped", False) else ""
+            log.info("%s: %s: %d records%s%s", ch.name, rec.path, n, via, f" ({an.note})" if an.note else "")
             return ChannelOutcome(rec.path, ch.name, INDEXED, n, an.seconds, an.note)
         except (StoreError, ChannelUnavailable) as e:
             states.interrupted(vid, row.attempts)  # not the file's fault: the attempt is given back

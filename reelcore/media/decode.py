@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 import re
 import stat
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -336,13 +336,15 @@ def sample_frames(
     sampling: SamplingSettings,
     report: DecodeReport | None = None,
     mode: DecodeMode = "all",
+    on_frame: Callable[[float, av.VideoFrame], None] | None = None,
 ) -> Iterator[SampledFrame]:
     """Yield sampled frames with contiguous spans covering [0, end of video).
 
     Raises DecodeError (at the first next()) when the file cannot be opened or no frame decodes.
     Decode errors after that are counted in `report`; past `sampling.max_decode_errors` decoding
     stops and the report is marked partial. `mode` picks the decoder's skip_frame: "all" (default,
-    frame-accurate cuts), "nonref", "nonkey" or "auto" (see resolve_mode).
+    frame-accurate cuts), "nonref", "nonkey" or "auto" (see resolve_mode). `on_frame(t, frame)`
+    sees every decoded picture (the channels' taps: reelcore/channels/taps.py).
     """
     rep = report if report is not None else DecodeReport()
     resolved = resolve_mode(path, sampling, mode)
@@ -419,6 +421,8 @@ def sample_frames(
                 last_dur = float(frame.duration * frame.time_base) or step
             t = last_t = round(t, 6)  # microseconds: no float drift in spans and ids
             rep.frames_decoded += 1
+            if on_frame is not None:
+                on_frame(t, frame)
 
             try:
                 grey = _grey(frame)

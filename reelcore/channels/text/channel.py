@@ -11,10 +11,12 @@ kept picture where it still did: sparse reads, start times to within `check_inte
 from __future__ import annotations
 
 import hashlib
+import logging
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -27,10 +29,13 @@ from .frames import decoded_frames
 from .gate import FrameGate, GateSettings, text_region
 from .sink import TextSink
 from .spans import Box, Joiner, SpanTracker, TextRecord
+from .tap import TappedText, TextTap
 
 VERSION = "text1"  # bump when reading or joining changes what records a file gives
 REGION_MAD = 12.0  # mean abs grey difference (0..255) under which a flat region "looks the same"
 EDGE = 30.0  # grey step between neighbouring pixels of the gate's picture that counts as a stroke edge
+
+log = logging.getLogger(__name__)
 
 OnTextRecords = Callable[[list[TextRecord]], None]
 
@@ -61,6 +66,7 @@ class TextAnalysis(Analysis):
     frames_read: int = 0  # pictures the OCR engine read
     ocr_seconds: float = 0.0  # wall time spent in the engine
     reasons: dict[str, int] = field(default_factory=dict)  # why pictures were looked at (gate.why)
+    tapped: bool = False  # read from the visual pass's decode (tap.py), not a decode of its own
 
 
 class TextChannel(Channel):
@@ -109,6 +115,41 @@ class TextChannel(Channel):
             out.note = f"{report.decode_errors} decode errors skipped" + (f" ({report.note})" if report.note else "")
         return out
 
+    def tap(self, spool_dir: Path) -> TextTap:
+        return TextTap(self.s.gate, spool_dir)
+
+    def analyse_tapped(self, tapped: Any, path: str, stop: threading.Event, resume_at: float = 0.0,
+                       on_records: OnTextRecords | None = None) -> TextAnalysis:
+        """`analyse` from the pictures the visual pass's decode kept (tap.py): the same pictures,
+        looked at by the same gate, so the same records, without decoding the file again (nor
+        running the gate again). Falls back to `analyse` when the tap does not fit (a resume; a
+        picture to read that it did not keep)."""
+        if not isinstance(tapped, TappedText) or resume_at > 0:
+            return self.analyse(path, stop, resume_at, on_records)
+        try:
+            self.engine.load()
+        except ImportError as e:  # pragma: no cover - rapidocr-onnxruntime is a dependency
+            raise ChannelUnavailable(f"the OCR engine cannot be loaded: {e}") from e
+        found: list[list[TextRecord]] = []  # held back until the replay is known to fit
+        reader = TextReader(self.s, self.engine, found.append)
+        try:
+            for k in tapped.kept:
+                if stop.is_set():
+                    break
+                reader.feed_looked(k.t, tapped.small(k), lambda k=k: tapped.picture(k), k.cut, k.read, k.text)
+        except LookupError as e:
+            log.warning("text: %s: %s; decoding the file instead", path, e)
+            return self.analyse(path, stop, resume_at, on_records)
+        end = tapped.last_t + 0.04 if tapped.last_t is not None else 0.0
+        out = reader.finish(end)
+        out.frames_checked, out.reasons = tapped.checked, dict(tapped.why)
+        out.complete = not stop.is_set()
+        out.tapped = True
+        if on_records is not None:
+            for recs in found:
+                on_records(recs)
+        return out
+
     def sink(self, frame_store: Any) -> TextSink:
         return TextSink(frame_store, self.prefix, self.identity, self.where)
 
@@ -134,6 +175,17 @@ class TextReader:
         """One picture: its luma picture (about 480 wide, see frames.Decoded.small) and a way to
         get its full RGB picture, called only when it is read."""
         cut, read = self.gate.look(t, small)
+        self._take(t, small, rgb, cut, read)
+
+    def feed_looked(self, t: float, small: np.ndarray, rgb: Callable[[], np.ndarray], cut: bool, read: bool,
+                    text: np.ndarray | None) -> None:
+        """One picture the same gate settings already looked at (a tap: tap.py), with what it
+        decided and, for a picture to read, its text-like blocks; the gate does not run again."""
+        self.gate.next_check = t + self.s.gate.check_interval
+        self.gate.text = text
+        self._take(t, small, rgb, cut, read)
+
+    def _take(self, t: float, small: np.ndarray, rgb: Callable[[], np.ndarray], cut: bool, read: bool) -> None:
         if cut and self.spans.open:  # a new shot: what was on screen ended with the last one
             self._finish(self.spans.close_all(), t)
         if not read:

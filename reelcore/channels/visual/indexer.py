@@ -27,7 +27,7 @@ from concurrent.futures import FIRST_COMPLETED, CancelledError, Future, ThreadPo
 from concurrent.futures import wait as wait_futures
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -40,6 +40,9 @@ from ...progress import Progress
 from ...storage.catalog import FAILED, INDEXED, Catalog, FileRecord
 from ...storage.store import FrameRecord, FrameStore, StoreError, Thumbnails, frame_id
 from .embedder import Embedder, ModelLoadError
+
+if TYPE_CHECKING:
+    from .channels.taps import TapBoard, TapSet
 
 log = logging.getLogger(__name__)
 
@@ -96,8 +99,10 @@ class Indexer:
         embedder: Embedder,
         thumbs: Thumbnails,
         progress: Progress | None = None,
+        taps: TapBoard | None = None,
     ) -> None:
         self.settings = settings
+        self.taps = taps  # the channels' taps on this decode (channels/taps.py), or None
         self.catalog = catalog
         self.store = store
         self.embedder = embedder
@@ -312,11 +317,14 @@ class Indexer:
         Frames go to the queue as uint8 (S, S, 3) arrays (the embed side normalises whole batches).
         """
         rec, cursor, report, produced, q, halt = prep.rec, prep.cursor, prep.report, prep.produced, prep.q, prep.halt
+        taps: TapSet | None = None
         try:
             if not self._open(prep) or stop.is_set() or halt.is_set():
                 return
             mode = self.decode_mode(rec.path)
-            for fr in sample_frames(rec.path, self.settings.sampling, report, mode=mode):
+            taps = self.taps.open(rec.video_id, resumed=cursor >= 0) if self.taps is not None else None
+            on_frame = taps.offer if taps is not None else None
+            for fr in sample_frames(rec.path, self.settings.sampling, report, mode=mode, on_frame=on_frame):
                 if stop.is_set() or halt.is_set():
                     break
                 fid = frame_id(rec.video_id, fr.t_start)
@@ -329,9 +337,15 @@ class Indexer:
                 _put(q, (meta, pixels), halt)
             else:
                 prep.decoded.set()  # every frame decoded (some may still wait in the queue)
+                if taps is not None:  # handed to the channel passes only if the decode saw it all, cleanly
+                    self.taps.publish(taps, complete=not (report.partial or report.io_error or report.decode_errors
+                                                          or stop.is_set() or halt.is_set()))
+                    taps = None
         except BaseException as e:  # hand the error to the embed loop
             _put(q, e, halt)
         finally:
+            if taps is not None:
+                taps.discard()
             _put(q, _END, halt)
 
     def _embed_loop(self, rec: FileRecord, q: queue.Queue[Any], stop: threading.Event,
