@@ -11,13 +11,14 @@ probe clip (distinct 20-24 s talking clips) is renamed into the root. Latency = 
 visual pass finished (GET /status `recent`) - its arrival - stable_seconds, i.e. from the moment
 the file is stable to searchable by picture ("before the pass started": the part spent until the
 worker began its visual pass, i.e. noticing it and the speech pass yielding). Peak RSS: the serve
-process, sampled every 0.1 s.
+process plus its children (the speech recognition process), summed, sampled every 0.1 s.
 Other jobs share this machine: the load average is printed.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -99,7 +100,11 @@ def one_mode(speech: bool, bg: Path, probes: list[Path], asr: Path) -> dict:
         p = psutil.Process(proc.pid)
         while not done.is_set():
             try:
-                peak["rss"] = max(peak["rss"], p.memory_info().rss)
+                rss = p.memory_info().rss
+                for c in p.children(recursive=True):  # the speech recognition process
+                    with contextlib.suppress(psutil.Error):
+                        rss += c.memory_info().rss
+                peak["rss"] = max(peak["rss"], rss)
             except psutil.Error:
                 return
             time.sleep(0.1)

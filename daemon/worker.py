@@ -134,6 +134,12 @@ class Worker:
 
     # -- the loop ----------------------------------------------------------------------------
     def _run(self) -> None:
+        try:
+            self._loop()
+        finally:
+            self.passes.close()  # the speech recognition process (a stopped one included) ends
+
+    def _loop(self) -> None:
         if not self._load_model():
             return
         while not self.stop.is_set():

@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from pathlib import Path
 
+import psutil
 import pytest
 
 from reelcore.channels.speech import asr
@@ -189,8 +191,11 @@ def test_kill_9_during_a_speech_pass_resumes_from_the_last_committed_segment(tmp
         assert proc.poll() is None, proc.communicate()
         assert time.monotonic() < deadline, "no speech segment was committed"
         time.sleep(0.05)
+    children = psutil.Process(proc.pid).children()
+    assert children  # the recognition process, busy
     proc.send_signal(signal.SIGKILL)
     proc.wait()
+    assert_gone(children)  # the recognition process died with it: no orphan
     state, cursor_ms, records, attempts = speech_row()
     assert state == "indexing" and cursor_ms > 0 and records >= asr.COMMIT_SEGMENTS and attempts == 1
     s = asr_settings(tmp_path / "data", tiny_whisper, asr_vad=False)
@@ -278,35 +283,86 @@ def test_sigterm_during_a_speech_pass_of_the_service_exits_0_and_a_restart_resum
     assert clip.exists()
 
 
-def test_a_pass_asked_to_yield_returns_while_its_window_is_still_being_recognised(tmp_path, tiny_whisper):
-    """A 30 s window of CTranslate2 cannot be interrupted: the pass must not wait for it (a visual job
-    waits behind it). The real model's windows are held at a gate here, standing for a slow window."""
-    clip = talking_clip(tmp_path / "talk.mp4", seconds=3.0)
-    tr = asr.Transcriber(asr_settings(tmp_path / "data", tiny_whisper))
-    model = tr.load()
-    real, in_window, gate = model.transcribe, threading.Event(), threading.Event()
+class _Until(threading.Event):
+    """A stop event that is set once `cond()` holds (as a pass's yield is, once a visual job is queued)."""
 
-    def slow_transcribe(*a, **k):
-        segments, info = real(*a, **k)
+    def __init__(self, cond) -> None:
+        super().__init__()
+        self.cond = cond
 
-        def held():
-            in_window.set()
-            gate.wait(60)
-            yield from segments
-        return held(), info
+    def is_set(self) -> bool:
+        return self.cond()
 
-    model.transcribe = slow_transcribe
-    stop = threading.Event()
-    threading.Thread(target=lambda: in_window.wait(60) and stop.set(), daemon=True).start()
-    committed: list = []
-    heard = tr.transcribe(str(clip), stop, on_records=committed.extend)
+
+def assert_gone(procs: list, timeout: float = 60) -> None:
+    """Wait until every process has ended (gone, or a zombie nobody reaps)."""
+    gone, alive = psutil.wait_procs(procs, timeout=timeout)
+    alive = [p for p in alive if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+    assert not alive, f"still running: {alive}"
+
+
+def test_a_pass_asked_to_yield_stops_the_recognition_process_until_the_next_pass(tmp_path, tiny_whisper, monkeypatch):
+    """A CTranslate2 window cannot be interrupted: the pass that yields to a visual job stops the
+    recognition process on the spot (SIGSTOP), and the next pass resumes it (SIGCONT)."""
+    monkeypatch.setattr(asr, "COMMIT_SEGMENTS", 1)
+    clip = long_talking_clip(tmp_path / "long.mp4", 75)
+    tr = asr.Transcriber(asr_settings(tmp_path / "data", tiny_whisper, asr_vad=False))
     try:
-        assert in_window.is_set() and not gate.is_set()  # returned while the window was still held
-        assert heard is not None and not heard.complete and heard.segments == [] and committed == []
+        committed: list = []
+        heard = tr.transcribe(str(clip), _Until(lambda: bool(committed)), on_records=committed.extend)
+        assert heard is not None and not heard.complete and committed and tr.paused
+        child = psutil.Process(tr.pid)
+        deadline = time.monotonic() + 30  # SIGSTOP is delivered asynchronously: wait for the state
+        while child.status() != psutil.STATUS_STOPPED:  # paused, not abandoned: the model stays loaded
+            assert time.monotonic() < deadline, child.status()
+            time.sleep(0.01)
+        produced, cpu = tr.produced.value, child.cpu_times()
+        time.sleep(0.5)  # a chance to misbehave: a running child would recognise and send more
+        assert (tr.produced.value, child.cpu_times()) == (produced, cpu) and child.status() == psutil.STATUS_STOPPED
+        n = len(committed)
+        resumed = tr.transcribe(str(clip), threading.Event(), committed[-1].end, on_records=committed.extend)
+        assert resumed is not None and resumed.complete and len(committed) > n and not tr.paused
+        assert tr.produced.value > produced and tr.pid == child.pid  # the same warm process
+        assert all(x.start >= committed[n - 1].end - 0.05 for x in committed[n:])
     finally:
-        gate.set()
-    helper = next((t for t in threading.enumerate() if t.name == "speech-asr"), None)
-    if helper is not None:
-        helper.join(30)
-        assert not helper.is_alive()  # it drops what it finishes after, and ends
-    assert committed == []
+        tr.close()
+    assert_gone([child])
+
+
+def test_the_recognition_process_dies_with_its_parent(tmp_path, tiny_whisper):
+    """kill -9 of the process that runs ASR (serve, index) must leave no recognition process behind,
+    even one it had stopped (SIGSTOP) for a visual job: nothing would ever resume or reap it."""
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    clip = long_talking_clip(tmp_path / "long.mp4", 75)
+    script = tmp_path / "parent.py"
+    script.write_text(f"""
+import sys, threading
+sys.path.insert(0, {str(REPO)!r})
+from reelcore.channels.speech import asr
+from tests.test_channels_asr import asr_settings
+from pathlib import Path
+if __name__ == "__main__":  # the spawned recognition process imports this file as its main module
+    tr = asr.Transcriber(asr_settings(Path({str(tmp_path / 'data')!r}), Path({str(tiny_whisper)!r}), asr_vad=False))
+    asr.COMMIT_SEGMENTS = 1
+    got = []
+    stop = type("Until", (threading.Event,), {{"is_set": lambda self: bool(got)}})()
+    tr.transcribe({str(clip)!r}, stop, on_records=got.extend)
+    print(tr.pid, flush=True)
+    threading.Event().wait()
+""")
+    proc = subprocess.Popen([sys.executable, str(script)], cwd=REPO, stdout=subprocess.PIPE, text=True)
+    try:
+        child = psutil.Process(int(proc.stdout.readline()))
+        assert child.ppid() == proc.pid
+        deadline = time.monotonic() + 30
+        while child.status() != psutil.STATUS_STOPPED:  # paused for a visual job
+            assert time.monotonic() < deadline, child.status()
+            time.sleep(0.01)
+    finally:
+        proc.kill()
+        proc.wait()
+    assert_gone([child])

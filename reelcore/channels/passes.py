@@ -247,6 +247,13 @@ class ChannelPasses:
                     on_outcome(out)
         return outcomes
 
+    def close(self) -> None:
+        """End what the channels started (the speech recognition process)."""
+        for c in self.channels:
+            close = getattr(c, "close", None)
+            if close is not None:
+                close()
+
     def unhold(self, name: str) -> None:
         """The channel's engine may be tried again: its held files are due again."""
         self.channel(name).held = False

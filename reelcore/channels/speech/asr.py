@@ -6,43 +6,36 @@ copy is used without the network). Silero VAD (shipped with faster-whisper) skip
 timestamps are on; the language is detected per file unless `asr_language` names it. Segments
 are handed to `on_records` every COMMIT_SEGMENTS segments, so a killed pass resumes after the
 last committed one (`resume_at`) instead of from the start.
+
+Recognition runs in a child process (`asr_child`), started on first use and kept warm: a pass asked
+to yield (a visual job is queued) stops it with SIGSTOP at once, so its in-flight window costs the
+picture pass no CPU (nor GIL); the next pass resumes it with SIGCONT, and it drops the abandoned
+file's remaining windows as soon as the one it was in finishes.
 """
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import logging
+import multiprocessing
 import os
-import queue
+import signal
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from ...config import Settings
-from ..base import ChannelError, ChannelUnavailable, OnRecords, Segment, Word
-from ..visual.embedder import _is_network_error
+from ..base import ChannelError, ChannelUnavailable, OnRecords, Segment
+from .asr_child import ASR_NICE, Job, ModelSpec, iso1
+from .asr_child import main as child_main
 
 log = logging.getLogger(__name__)
 
-SAMPLE_RATE = 16_000
 COMMIT_SEGMENTS = 8  # segments per commit (and cursor move) of a long transcription
-# Nice value of the threads that recognise speech (Linux nice is per thread; CTranslate2's worker
-# threads are made by the thread that loads the model and inherit it): the visual pass comes first,
-# and a window that cannot be interrupted when a visual job arrives then takes little CPU from it.
-ASR_NICE = 10
-# ISO 639-2 codes subtitle streams carry -> Whisper's ISO 639-1 codes (for asr_when = other_language).
-_ISO3 = {"eng": "en", "deu": "de", "ger": "de", "fra": "fr", "fre": "fr", "spa": "es", "ita": "it",
-         "por": "pt", "nld": "nl", "dut": "nl", "rus": "ru", "jpn": "ja", "zho": "zh", "chi": "zh",
-         "kor": "ko", "ara": "ar", "pol": "pl", "swe": "sv", "tur": "tr", "ukr": "uk", "ces": "cs",
-         "cze": "cs", "dan": "da", "fin": "fi", "nor": "no", "nob": "no", "ell": "el", "gre": "el",
-         "heb": "he", "hin": "hi", "hun": "hu", "ron": "ro", "rum": "ro", "tha": "th", "vie": "vi"}
-
-
-def iso1(code: str | None) -> str | None:
-    if not code:
-        return None
-    c = code.lower().replace("_", "-").split("-")[0]
-    return _ISO3.get(c, c[:2])
+POLL_SECONDS = 0.05  # how often a waiting pass looks at `stop` (a visual job queued)
+__all__ = ["ASR_NICE", "COMMIT_SEGMENTS", "Heard", "Transcriber", "iso1"]
 
 
 @dataclass
@@ -55,228 +48,207 @@ class Heard:
 
 
 class Transcriber:
-    """One loaded faster-whisper model (loaded on first use, then kept)."""
+    """One faster-whisper model in a child process (started on first use, then kept warm)."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.s = settings.channels.speech
-        self._model = None
         self._lock = threading.Lock()
-        self.device = self.compute_type = None
-        self._loader: threading.Thread | None = None
+        self.device: str | None = None
+        self.compute_type: str | None = None
+        self._owner: threading.Thread | None = None  # starts the child and lives as long as it
+        self._loaded = threading.Event()  # set when the owner's load attempt ended (either way)
         self._failed: ChannelUnavailable | None = None
-        self._helper: threading.Thread | None = None  # the recognition thread of the last pass
+        self._proc: Any = None  # multiprocessing.Process, once loaded
+        self._conn: Any = None
+        self._wanted: Any = None  # shared: the id of the job the child should work on
+        self.produced: Any = None  # shared: segments the child has recognised (tests watch it)
+        self._job = 0
+        self._paused = False
+        self._closed = threading.Event()
+        self._atexit = False
 
-    def ready(self, wait: bool):
-        """The loaded model. With wait=False (the service's worker, which must never be held up by a
-        download) a model not loaded yet is loaded in a background thread and ChannelUnavailable
-        (loading=True) says to come back; a failed background load is raised once, then retried."""
-        if self._model is not None:
-            return self._model
-        if wait:
-            return self.load()
+    # -- the child process ---------------------------------------------------------------------
+    def ready(self, wait: bool) -> None:
+        """Make sure the model is loaded. With wait=False (the service's worker, which must never be
+        held up by a download) a model not loaded yet is loaded in the background and
+        ChannelUnavailable (loading=True) says to come back; a failed load is raised once, then
+        retried (the caller's backoff decides when)."""
         with self._lock:
-            if self._failed is not None:
-                failed, self._failed = self._failed, None
+            if self.loaded:
+                return
+            if self._owner is None or (self._loaded.is_set() and self._failed is None):
+                self._start()  # never started, or a child that loaded has died since
+        if wait:
+            self._loaded.wait()
+        with self._lock:
+            if self.loaded:
+                return
+            if self._loaded.is_set():  # the load ended without a model
+                failed = self._failed or ChannelUnavailable("the speech process ended", transient=True)
+                self._failed, self._owner = None, None
                 raise failed
-            if self._loader is None or not self._loader.is_alive():
-                self._loader = threading.Thread(target=self._load_quietly, name="speech-model-load", daemon=True)
-                self._loader.start()
         raise ChannelUnavailable(f"the speech model {self.s.asr_model!r} is loading", transient=True, loading=True)
 
-    def _load_quietly(self) -> None:
+    def load(self) -> None:
+        self.ready(wait=True)
+
+    def _start(self) -> None:
+        self._closed.set()  # a previous owner (its child gone) ends
+        self._loaded, self._closed = threading.Event(), threading.Event()
+        self._failed, self._proc, self._paused = None, None, False
+        # PR_SET_PDEATHSIG fires when the *thread* that started the child ends: a thread of its own,
+        # alive as long as the child, starts it (a short-lived loader thread would kill it on exit).
+        self._owner = threading.Thread(target=self._own, args=(self._loaded, self._closed),
+                                       name="speech-asr-owner", daemon=True)
+        self._owner.start()
+
+    def _own(self, loaded: threading.Event, closed: threading.Event) -> None:
+        s = self.s
+        ctx = multiprocessing.get_context("spawn")
+        spec = ModelSpec(s.asr_model, s.asr_device, s.asr_compute_type, s.asr_threads,
+                         str(self.settings.models_dir / "whisper"))
+        ours, theirs = ctx.Pipe()
+        wanted, produced = ctx.Value("q", 0, lock=False), ctx.Value("q", 0, lock=False)
+        proc = ctx.Process(target=child_main, args=(theirs, spec, os.getpid(), wanted, produced),
+                           name="reelfind-asr", daemon=True)
         try:
-            self.load()
-        except ChannelUnavailable as e:
-            self._failed = e
+            proc.start()
+            theirs.close()
+            msg = ours.recv()
+        except (OSError, EOFError) as e:
+            msg = ("failed", f"the speech process ended while loading: {type(e).__name__}: {e}", False)
+        if msg[0] != "loaded":
+            _kill(proc)
+            self._failed = ChannelUnavailable(f"cannot load the speech model {s.asr_model!r}: {msg[1]}",
+                                              transient=bool(msg[2]))
+            loaded.set()
+            return
+        with self._lock:
+            self.device, self.compute_type = msg[1], msg[2]
+            self._proc, self._conn, self._wanted, self.produced = proc, ours, wanted, produced
+        if not self._atexit:  # registered after multiprocessing's exit handler (which would join a
+            atexit.register(self.close)  # stopped child for ever), so it runs first
+            self._atexit = True
+        log.info("speech model %s loaded in process %d (%s, %s)", s.asr_model, proc.pid, msg[1], msg[2])
+        loaded.set()
+        closed.wait()
 
     @property
     def loaded(self) -> bool:
-        return self._model is not None
+        return self._proc is not None and self._proc.is_alive()
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc is not None else None
+
+    @property
+    def paused(self) -> bool:
+        return self._paused
+
+    def close(self) -> None:
+        """Kill the child (SIGKILL works on a stopped process; SIGTERM would wait for SIGCONT)."""
+        with self._lock:
+            proc, self._proc = self._proc, None
+        if proc is not None:
+            _kill(proc)
+        self._closed.set()
 
     @property
     def name(self) -> str:
         m = self.s.asr_model
         return Path(m).name if Path(m).expanduser().is_dir() else m
 
-    def load(self):
-        with self._lock:
-            if self._model is not None:
-                return self._model
-            try:
-                import ctranslate2
-                import tqdm
-                from faster_whisper import WhisperModel
-            except ImportError as e:
-                raise ChannelUnavailable(f"speech recognition needs faster-whisper: {e}") from e
-            # faster-whisper makes a (disabled) progress bar per file; tqdm would start a monitor
-            # thread for it that outlives every pass. Nothing of ours shows tqdm bars.
-            tqdm.tqdm.monitor_interval = 0
-            s = self.s
-            device = s.asr_device
-            if device == "auto":
-                device = "cuda" if ctranslate2.get_cuda_device_count() > 0 else "cpu"
-            compute = s.asr_compute_type
-            if compute == "auto":
-                compute = "float16" if device == "cuda" else "int8"
-            local = Path(s.asr_model).expanduser()
-            kw = {"device": device, "compute_type": compute, "cpu_threads": s.asr_threads}
-            def build():
-                if local.is_dir():
-                    return WhisperModel(str(local), **kw)
-                root = str(self.settings.models_dir / "whisper")
-                try:  # a copy downloaded earlier: no network needed
-                    return WhisperModel(s.asr_model, download_root=root, local_files_only=True, **kw)
-                except Exception:
-                    log.info("downloading the speech model %s into %s", s.asr_model, root)
-                    return WhisperModel(s.asr_model, download_root=root, **kw)
+    def _signal(self, sig: int) -> None:
+        with contextlib.suppress(ProcessLookupError, TypeError):
+            os.kill(self._proc.pid, sig)
 
-            try:
-                model = _in_nice_thread(build)
-            except Exception as e:
-                transient = _is_network_error(e)
-                raise ChannelUnavailable(f"cannot load the speech model {s.asr_model!r}: {type(e).__name__}: {e}",
-                                         transient=transient) from e
-            self.device, self.compute_type = device, compute
-            self._model = model
-            log.info("speech model %s loaded (%s, %s)", s.asr_model, device, compute)
-            return model
+    def pause(self) -> None:
+        if self._proc is not None and not self._paused:
+            self._signal(signal.SIGSTOP)
+            self._paused = True
 
+    def resume(self) -> None:
+        if self._proc is not None and self._paused:
+            self._signal(signal.SIGCONT)
+            self._paused = False
+
+    # -- a pass --------------------------------------------------------------------------------
     def transcribe(self, path: str, stop: threading.Event, resume_at: float = 0.0,
                    on_records: OnRecords | None = None, subtitles: list[Segment] | None = None,
                    source: str = "asr", wait_for_model: bool = True) -> Heard | None:
         """Segments heard from `resume_at` on; None when asr_when = other_language and a subtitle is
         in the spoken language (nothing to add).
 
-        The audio is decoded and recognised in a helper thread while this one waits on `stop`: one
-        30 s window of CTranslate2 (or a long file's decode and VAD) cannot be interrupted, and a
-        visual job must not wait for it. Stopped, this returns at once (complete=False; segments
-        committed so far are kept) and the helper drops what it finishes after."""
-        model = self.ready(wait_for_model)
-        while self._helper is not None and self._helper.is_alive():  # one recognition at a time:
-            if stop.is_set():  # a yielded pass's window still finishing must not pile up beside a new one
-                return Heard(complete=False)
-            self._helper.join(0.05)
-        q: queue.Queue = queue.Queue()
-        cancel = threading.Event()
-        worker = threading.Thread(target=self._recognise, args=(model, path, resume_at, subtitles, source, q, cancel),
-                                  name="speech-asr", daemon=True)
-        worker.start()
-        self._helper = worker
+        This thread waits on `stop` while the child recognises. Stopped (a visual job is queued, or
+        shutdown), the child is paused with SIGSTOP on the spot and this returns at once
+        (complete=False; segments committed so far are kept). The next call resumes the child, which
+        drops the abandoned file after the window it is in (kill -9 of this process kills it)."""
+        self.ready(wait_for_model)
+        if stop.is_set():
+            return Heard(complete=False)
+        s = self.s
+        self._job += 1
+        job = Job(self._job, path, resume_at, tuple(x.language for x in subtitles or []), source,
+                  s.asr_language, s.asr_beam_size, s.asr_vad, s.asr_when)
+        self._wanted.value = job.id  # an abandoned job still running is dropped at its next segment
+        self.resume()
+        try:
+            self._conn.send(job)
+        except OSError as e:
+            self._lost(e)
         out: Heard | None = Heard()
         batch: list[Segment] = []
-        try:
-            while True:
-                if stop.is_set():
-                    cancel.set()
-                    if out is not None:
-                        out.complete = False
-                    break
-                try:
-                    item = q.get(timeout=0.05)
-                except queue.Empty:
+        while True:
+            if stop.is_set():
+                self.pause()
+                if out is not None:
+                    out.complete = False
+                return out  # committed batches are kept; the rest is redone from the cursor
+            try:
+                if not self._conn.poll(POLL_SECONDS):
+                    if not self._proc.is_alive():
+                        self._lost(None)
                     continue
-                if item is _END:
-                    break
-                if isinstance(item, BaseException):
-                    raise item
-                if isinstance(item, Heard) or item is None:  # the header: duration, language, or nothing to add
-                    out = item
-                    if out is None or not out.seconds:
-                        break
-                    out.segments = []
-                    continue
+                msg = self._conn.recv()
+            except (OSError, EOFError) as e:
+                self._lost(e)
+            if msg[1] != job.id:
+                continue  # what an abandoned job sent before it saw it was no longer wanted
+            kind = msg[0]
+            if kind == "seg":
                 assert out is not None
-                out.segments.append(item)
-                batch.append(item)
+                out.segments.append(msg[2])
+                batch.append(msg[2])
                 if on_records is not None and len(batch) >= COMMIT_SEGMENTS:
                     on_records(batch)
                     batch = []
-        finally:
-            cancel.set()  # the helper drops what it finishes after (an error here, or done)
-        if on_records is not None and batch and out is not None and out.complete:
+            elif kind == "heard":
+                out = Heard(seconds=msg[2], language=msg[3], note=msg[4])
+            elif kind == "nothing":
+                out = None
+            elif kind == "error":
+                if msg[2] == "decode":
+                    raise ChannelError(msg[3])
+                raise RuntimeError(f"speech recognition failed: {msg[3]}")
+            elif kind == "end":
+                break
+        if on_records is not None and batch and out is not None:
             on_records(batch)
         return out
 
-    def _recognise(self, model, path: str, resume_at: float, subtitles: list[Segment] | None, source: str,
-                   q: queue.Queue, cancel: threading.Event) -> None:
-        """The helper thread: a Heard header (or None), then each Segment, then _END (or an exception)."""
-        _lower_priority()
-        try:
-            self._recognise_into(model, path, resume_at, subtitles, source, q, cancel)
-        except BaseException as e:  # handed to the waiting pass
-            q.put(e)
-        else:
-            q.put(_END)
-
-    def _recognise_into(self, model, path: str, resume_at: float, subtitles: list[Segment] | None, source: str,
-                        q: queue.Queue, cancel: threading.Event) -> None:
-        from faster_whisper import decode_audio
-
-        s = self.s
-        try:
-            audio = decode_audio(path, sampling_rate=SAMPLE_RATE)
-        except Exception as e:
-            raise ChannelError(f"cannot decode the audio of {Path(path).name}: {type(e).__name__}: {e}") from e
-        duration = len(audio) / SAMPLE_RATE
-        if not len(audio):
-            q.put(Heard(note="empty audio stream"))
-            return
-        start = min(max(0.0, resume_at), duration)
-        audio = audio[int(start * SAMPLE_RATE):]
-        language = s.asr_language
-        if language is None and len(audio) and (s.asr_when == "other_language" and subtitles):
-            language, _, _ = model.detect_language(audio, vad_filter=s.asr_vad)
-            if any(iso1(x.language) == language for x in subtitles):
-                q.put(None)
-                return
-        if not len(audio) or cancel.is_set():  # resumed at the very end (or no longer wanted)
-            q.put(Heard(seconds=duration, language=language))
-            return
-        segments, info = model.transcribe(audio, language=language, beam_size=s.asr_beam_size,
-                                          vad_filter=s.asr_vad, word_timestamps=True,
-                                          condition_on_previous_text=False)
-        q.put(Heard(seconds=duration, language=info.language))
-        for seg in segments:  # decoded lazily, one 30 s window at a time
-            if cancel.is_set():
-                return
-            t0 = start + float(seg.start)
-            if t0 >= duration:
-                continue  # a window past the end of the audio (padding)
-            t1 = min(start + float(seg.end), duration)
-            text = " ".join(seg.text.split())
-            if not text:
-                continue
-            words = tuple(Word(w.word.strip(), round(start + float(w.start), 3),
-                               round(min(start + float(w.end), duration), 3))
-                          for w in (seg.words or []) if w.word.strip())
-            q.put(Segment(round(t0, 3), round(max(t0, t1), 3), text, info.language, source, words))
+    def _lost(self, e: BaseException | None) -> None:
+        """The child died under a pass (killed, out of memory): the next pass starts a new one."""
+        with self._lock:
+            proc, self._proc, self._owner, self._paused = self._proc, None, None, False
+            self._closed.set()
+        if proc is not None:
+            _kill(proc)
+        why = f": {type(e).__name__}: {e}" if e is not None else f" (exit code {proc.exitcode if proc else '?'})"
+        raise ChannelUnavailable(f"the speech recognition process ended{why}", transient=True)
 
 
-_END = object()  # the helper thread is done
-
-
-def _lower_priority() -> None:
-    """This thread (and the threads it starts) at ASR_NICE; nothing if the platform cannot."""
-    with contextlib.suppress(AttributeError, OSError):
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), ASR_NICE)
-
-
-def _in_nice_thread(fn):
-    """fn() in a new thread at ASR_NICE (the model's worker threads inherit it); its result or error."""
-    got: list = []
-
-    def run() -> None:
-        _lower_priority()
-        try:
-            got.append((True, fn()))
-        except BaseException as e:  # re-raised in the caller
-            got.append((False, e))
-
-    t = threading.Thread(target=run, name="speech-model-build", daemon=True)
-    t.start()
-    t.join()
-    ok, value = got[0]
-    if not ok:
-        raise value
-    return value
+def _kill(proc: Any) -> None:
+    with contextlib.suppress(Exception):
+        proc.kill()
+        proc.join(10)

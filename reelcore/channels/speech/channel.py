@@ -102,6 +102,13 @@ class SpeechChannel(Channel):
     def sink(self, frame_store: Any) -> SpeechSink:
         return SpeechSink(self.settings, frame_store, self.identity)
 
+    def close(self) -> None:
+        """Kill the recognition process, if one was started (a later pass starts a new one)."""
+        with self._asr_lock:
+            asr, self._asr = self._asr, None
+        if asr is not None:
+            asr.close()
+
     def asr(self) -> Transcriber:
         """The ASR engine (loaded once, on first use; its model may download)."""
         with self._asr_lock:
