@@ -9,11 +9,6 @@ cannot show the image instead of failing obscurely.
 
 from __future__ import annotations
 
-import shutil
-import socket
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -24,54 +19,33 @@ from reelcore.runtime import Runtime
 from reelcore.storage.shared import RemoteRecord
 
 from .conftest import copy_clips, tiny_settings
+from .store_support import chroma_server
 
 A_CLIPS = ["asl_book.mkv", "asl_walk.mkv"]
 B_CLIPS = ["friday.mp4", "sintel_excerpt_a.mp4"]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def machines(tmp_path_factory, footage):
     """(A, B): a SearchService per data dir, each having indexed its own clips into one server."""
-    exe = shutil.which("chroma") or str(Path(sys.executable).parent / "chroma")
-    if not Path(exe).exists():
-        pytest.skip("the chroma CLI is not installed")
     tmp = tmp_path_factory.mktemp("shared")
-    port = _free_port()
-    proc = subprocess.Popen([exe, "run", "--path", str(tmp / "server"), "--port", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     runtimes: list[Runtime] = []
-    try:
-        deadline = time.time() + 60
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-                break
-            except OSError:
-                if time.time() > deadline:
-                    pytest.fail("chroma run did not start")
-                time.sleep(0.2)
-        services = []
-        for name, clips in (("a", A_CLIPS), ("b", B_CLIPS)):
-            root = tmp / f"footage-{name}"
-            copy_clips(clips, root)
-            settings = tiny_settings(tmp / f"data-{name}", store={"url": f"http://127.0.0.1:{port}"})
-            rt = Runtime.open(settings, "test")
-            runtimes.append(rt)
-            for r in rt.reconciler().reconcile(Root(root)).todo:
-                assert rt.indexer().index(r).state == "indexed"
-            services.append(SearchService(settings, rt.catalog, rt.store, rt.embedder, rt.thumbs))
-        yield tuple(services)
-    finally:
-        for rt in runtimes:
-            rt.close()
-        proc.terminate()
-        proc.wait(10)
+    with chroma_server(tmp / "server") as url:
+        try:
+            services = []
+            for name, clips in (("a", A_CLIPS), ("b", B_CLIPS)):
+                root = tmp / f"footage-{name}"
+                copy_clips(clips, root)
+                settings = tiny_settings(tmp / f"data-{name}", store={"url": url})
+                rt = Runtime.open(settings, "test")
+                runtimes.append(rt)
+                for r in rt.reconciler().reconcile(Root(root)).todo:
+                    assert rt.indexer().index(r).state == "indexed"
+                services.append(SearchService(settings, rt.catalog, rt.store, rt.embedder, rt.thumbs))
+            yield tuple(services)
+        finally:
+            for rt in runtimes:
+                rt.close()
 
 
 def _moments(out) -> list[tuple]:
