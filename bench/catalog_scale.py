@@ -41,11 +41,11 @@ sys.path.insert(0, str(ROOT))
 
 from reelcore.channels.visual.embedder import Embedder  # noqa: E402
 from reelcore.config import load_settings  # noqa: E402
-from reelcore.query.globsql import glob_match  # noqa: E402
 from reelcore.query.search import SearchService  # noqa: E402
 from reelcore.status import _dir_size, collect_status  # noqa: E402
 from reelcore.storage import store as store_mod  # noqa: E402
 from reelcore.storage.catalog import INDEXED, Catalog  # noqa: E402
+from reelcore.storage.globsql import glob_match  # noqa: E402
 from reelcore.storage.store import FrameRecord, FrameStore, Thumbnails  # noqa: E402
 
 TINY = {"name": "reelfind-tiny", "pretrained": "none",

@@ -18,8 +18,8 @@ from urllib.parse import unquote, urlparse
 
 from PIL import Image, UnidentifiedImageError
 
-from .query.globsql import glob_match
 from .storage.catalog import FAILED, Catalog, FileRecord
+from .storage.globsql import glob_match
 from .storage.shared import RemoteRecord, StoreDirectory
 
 # Bounds of request parameters, checked here once for every face (MCP schemas show the same numbers;

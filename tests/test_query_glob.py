@@ -8,8 +8,8 @@ import sqlite3
 
 import pytest
 
-from reelcore.query.globsql import NAME_SQL, glob_match, sqlite_glob
 from reelcore.storage.catalog import Catalog
+from reelcore.storage.globsql import NAME_SQL, glob_match, sqlite_glob
 
 NAMES = [
     "/footage/2024/a.mp4", "/footage/2024/A.MP4", "/footage/2024/b.mov", "/footage/x/[draft] cut.mp4",

@@ -20,9 +20,9 @@ import pytest
 from reelcore import status as status_mod
 from reelcore.channels.visual.embedder import Embedder
 from reelcore.inputs import QueryError
-from reelcore.query.globsql import NAME_SQL
 from reelcore.query.search import SearchService
 from reelcore.storage.catalog import Catalog
+from reelcore.storage.globsql import NAME_SQL
 from reelcore.storage.store import FrameRecord, FrameStore, Thumbnails
 
 from .conftest import tiny_settings

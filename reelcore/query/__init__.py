@@ -1,3 +1,3 @@
 """Query: the read side over the visual index: search (SearchService), scenes, timeline, frames,
-overview, scoring, heatmap, globsql; readdeps names what each view needs from the service.
+overview, scoring, heatmap; readdeps names what each view needs from the service.
 """

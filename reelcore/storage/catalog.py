@@ -13,7 +13,8 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from ..query.globsql import NAME_SQL, glob_match, glob_where
+from .globsql import NAME_SQL, glob_match, glob_where
+from .sqlitetx import write_transaction
 
 # States a file moves through. "missing" is transient: a file confirmed gone is removed.
 PENDING, INDEXING, INDEXED, FAILED = "pending", "indexing", "indexed", "failed"
@@ -205,14 +206,8 @@ class Catalog:
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
+        with self._lock, write_transaction(self._db) as db:
+            yield db
 
     # Channel state (reelcore/channels/state.py) runs its own SQL on this connection, under its lock.
     def transaction(self) -> contextlib.AbstractContextManager[sqlite3.Connection]:

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ...storage.sqlitetx import write_transaction
 from .tracks import FaceTrack
 
 SCHEMA_VERSION = 1
@@ -149,13 +150,8 @@ class PeopleDB:
             if self.db.in_transaction:
                 yield self.db
                 return
-            self.db.execute("BEGIN IMMEDIATE")
-            try:
-                yield self.db
-            except BaseException:
-                self.db.execute("ROLLBACK")
-                raise
-            self.db.execute("COMMIT")
+            with write_transaction(self.db) as db:
+                yield db
 
     # ------------------------------------------------------------------ tracks
 

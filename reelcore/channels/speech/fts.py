@@ -19,6 +19,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from ...storage.sqlitetx import write_transaction
 from ..base import Segment, Word
 from .match import terms_of
 
@@ -65,13 +66,9 @@ class SpeechFTS:
     def _transaction(self) -> Iterator[None]:
         """One write transaction under the lock; the vocabulary is re-read after it."""
         with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
             try:
-                yield
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
+                with write_transaction(self._db):
+                    yield
             finally:
                 self._vocab = None
 
