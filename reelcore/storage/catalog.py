@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from .globsql import NAME_SQL, glob_match, glob_where
-from .sqlitetx import write_transaction
+from .sqlitetx import connect, write_transaction
 
 # States a file moves through. "missing" is transient: a file confirmed gone is removed.
 PENDING, INDEXING, INDEXED, FAILED = "pending", "indexing", "indexed", "failed"
@@ -157,12 +157,10 @@ class Catalog:
     """Thread-safe wrapper over one SQLite connection (WAL, so readers in other processes see commits)."""
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self._lock = threading.RLock()
-        self._db = sqlite3.connect(path, check_same_thread=False, timeout=30, isolation_level=None)
+        self._db = connect(path)
         self._db.row_factory = sqlite3.Row
-        self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         # path_glob filters that SQLite's GLOB cannot express exactly (see globsql.py).
         self._db.create_function("rf_glob", 2, glob_match, deterministic=True)

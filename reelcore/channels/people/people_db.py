@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ...storage.sqlitetx import write_transaction
+from ...storage.sqlitetx import connect, write_transaction
 from .tracks import FaceTrack
 
 SCHEMA_VERSION = 1
@@ -107,7 +107,6 @@ def clean_name(name: str) -> str:
     return n
 
 
-BUSY_TIMEOUT = 30.0  # seconds a write waits for another process's write transaction
 
 
 class PeopleDB:
@@ -116,18 +115,15 @@ class PeopleDB:
     Several processes may write at once: the service (a file's pass) and `reelfind people` or the
     viewer (the user's names, merges, splits). WAL lets readers go on beside a writer, and every
     write is one `BEGIN IMMEDIATE` transaction (`tx`): it takes SQLite's write lock before it
-    reads what it will change, so two writers queue (up to BUSY_TIMEOUT) instead of one acting on
+    reads what it will change, so two writers queue (up to sqlitetx.BUSY_TIMEOUT) instead of one acting on
     a state the other is changing. No lock file or hand-off to the service is needed.
     """
 
     def __init__(self, path: str | Path) -> None:
         self.path = str(path)
         self._lock = threading.RLock()
-        self.db = sqlite3.connect(self.path, check_same_thread=False, timeout=BUSY_TIMEOUT,
-                                  isolation_level=None)  # transactions are explicit (tx)
+        self.db = connect(self.path)
         self.db.execute("PRAGMA foreign_keys = ON")
-        if self.path != ":memory:":
-            self.db.execute("PRAGMA journal_mode = WAL")
         if self._version() != SCHEMA_VERSION:  # a read first: opening for a query takes no write lock
             with self.tx() as db:
                 migrate(db)

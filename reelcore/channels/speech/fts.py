@@ -13,13 +13,12 @@ from __future__ import annotations
 
 import json
 import logging
-import sqlite3
 import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from ...storage.sqlitetx import write_transaction
+from ...storage.sqlitetx import connect, write_transaction
 from ..base import Segment, Word
 from .match import terms_of
 
@@ -38,11 +37,9 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
 
 class SpeechFTS:
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self._lock = threading.RLock()
-        self._db = sqlite3.connect(path, check_same_thread=False, timeout=30, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db = connect(path)
         if int(self._db.execute("PRAGMA user_version").fetchone()[0]) != LAYOUT:  # derived: start afresh
             self._db.executescript("DROP TABLE IF EXISTS vocab; DROP TABLE IF EXISTS seg; DROP TABLE IF EXISTS meta;")
             self._db.execute(f"PRAGMA user_version = {LAYOUT}")
